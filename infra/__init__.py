@@ -1,0 +1,1 @@
+"""The AWS CDK app of sg-remediator: settings from context, the stack and the constructs it composes."""

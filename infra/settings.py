@@ -1,0 +1,157 @@
+"""The deployment settings, read from CDK context and validated once, with a one-line error for a bad value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from remediator.model import Mode
+from remediator.settings import SettingsError, settings_from
+
+# Only used to check that the Lambda accepts the environment; the stack passes its real topic's ARN.
+_PLACEHOLDER_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:placeholder"
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|hour|day)(?P<plural>s?)\)$")
+_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+
+
+class ContextError(ValueError):
+    """A CDK context value the app cannot deploy with."""
+
+
+def _words(value: object) -> object:
+    """Lists may come from cdk.json as lists or from `-c key=a,b` as one string: split the string."""
+    if isinstance(value, str):
+        return tuple(part for part in re.split(r"[\s,]+", value.strip()) if part)
+    if isinstance(value, int):
+        return (str(value),)
+    if isinstance(value, list | tuple):
+        return tuple(str(item).strip() for item in value)
+    return value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+def _region(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError(f"{value!r} is not an AWS region name such as eu-west-1")
+    return value
+
+
+def _schedule(value: str) -> str:
+    text = value.strip()
+    if not text:
+        return ""
+    rate = _RATE.match(text)
+    if rate:
+        # EventBridge wants "rate(1 day)" but "rate(2 days)": singular exactly when the value is 1.
+        amount = int(rate["value"])
+        if amount < 1 or (amount == 1) == bool(rate["plural"]):
+            raise ValueError(f"{value!r} is not a valid rate: use rate(1 day) or rate(2 days)")
+        return text
+    if _CRON.match(text):
+        return text
+    raise ValueError(f"{value!r} is neither rate(...) nor cron(...) (nor empty to disable the sweep)")
+
+
+Words = Annotated[tuple[str, ...], BeforeValidator(_words)]
+ModeSetting = Annotated[Mode, BeforeValidator(_lower)]
+Email = Annotated[str, BeforeValidator(str.strip), BeforeValidator(_email)]
+Region = Annotated[str, BeforeValidator(_region)]
+
+
+class Settings(BaseModel):
+    """Every CDK context setting of the app, typed; the REMEDIATOR_* variables are derived from it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    default_mode: ModeSetting = Field(
+        Mode.REVOKE, description="What to do with a risky rule: revoke, narrow, notify or ignore."
+    )
+    allowed_cidrs: Words = Field(
+        (), description="CIDRs or prefix-list ids (pl-...) that narrow mode opens to instead of the internet."
+    )
+    risky_ports: Words = Field(
+        ("22", "3389"), description="Ports and ranges (8000-8100) that must not be open to the internet."
+    )
+    dry_run: bool = Field(False, description="Log and notify what would be done, change nothing.")
+    notification_emails: Annotated[tuple[Email, ...], BeforeValidator(_words)] = Field(
+        (), description="Email addresses subscribed to the notification topic (each must confirm)."
+    )
+    sweep_mode: ModeSetting = Field(
+        Mode.NOTIFY, description="What the scheduled sweep does with risky rules it finds."
+    )
+    sweep_schedule: Annotated[str, BeforeValidator(_schedule)] = Field(
+        "rate(1 day)", description="EventBridge rate(...) or cron(...) of the sweep; empty disables it."
+    )
+    regions: Annotated[tuple[Region, ...], BeforeValidator(_words)] = Field(
+        (), description="Regions to deploy one stack each to; empty means the CLI's region."
+    )
+    ipv4_open_prefix: int = Field(
+        8, ge=0, le=32, description="An IPv4 source with this prefix length or shorter is open."
+    )
+    ipv6_open_prefix: int = Field(
+        32, ge=0, le=128, description="An IPv6 source with this prefix length or shorter is open."
+    )
+
+    @model_validator(mode="after")
+    def _lambda_accepts(self) -> Settings:
+        """The Lambda validates its environment again at start; refuse to deploy what it would refuse."""
+        try:
+            settings_from(self.lambda_environment(topic_arn=_PLACEHOLDER_TOPIC_ARN))
+        except SettingsError as error:
+            variable, _, reason = str(error).partition(": ")
+            raise ValueError(f"{_CONTEXT_KEY_OF.get(variable, variable)}: {reason}") from None
+        return self
+
+    def lambda_environment(self, *, topic_arn: str) -> dict[str, str]:
+        """The REMEDIATOR_* variables the Lambda reads, all strings."""
+        return {
+            "REMEDIATOR_DEFAULT_MODE": self.default_mode.value,
+            "REMEDIATOR_ALLOWED_CIDRS": ",".join(self.allowed_cidrs),
+            "REMEDIATOR_RISKY_PORTS": ",".join(self.risky_ports),
+            "REMEDIATOR_TOPIC_ARN": topic_arn,
+            "REMEDIATOR_DRY_RUN": "true" if self.dry_run else "false",
+            "REMEDIATOR_IPV4_OPEN_PREFIX": str(self.ipv4_open_prefix),
+            "REMEDIATOR_IPV6_OPEN_PREFIX": str(self.ipv6_open_prefix),
+            "REMEDIATOR_SWEEP_MODE": self.sweep_mode.value,
+        }
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> Settings:
+        """The settings among `context` (unset keys take their default), or a ContextError naming the key."""
+        given = {key: context[key] for key in cls.model_fields if context.get(key) is not None}
+        try:
+            return cls.model_validate(given)
+        except ValidationError as error:
+            first = error.errors()[0]
+            message = first["msg"].removeprefix("Value error, ")
+            if not first["loc"]:
+                # A check across settings: its message names the key itself.
+                raise ContextError(f"cdk context {message}") from None
+            if repr(first["input"]) not in message:
+                message = f"{message} (got {first['input']!r})"
+            raise ContextError(f"cdk context {first['loc'][0]}: {message}") from None
+
+
+_CONTEXT_KEY_OF = {
+    "REMEDIATOR_DEFAULT_MODE": "default_mode",
+    "REMEDIATOR_ALLOWED_CIDRS": "allowed_cidrs",
+    "REMEDIATOR_RISKY_PORTS": "risky_ports",
+    "REMEDIATOR_DRY_RUN": "dry_run",
+    "REMEDIATOR_IPV4_OPEN_PREFIX": "ipv4_open_prefix",
+    "REMEDIATOR_IPV6_OPEN_PREFIX": "ipv6_open_prefix",
+    "REMEDIATOR_SWEEP_MODE": "sweep_mode",
+}

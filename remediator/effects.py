@@ -1,0 +1,304 @@
+"""Every AWS call of the remediator, each declaring the IAM permissions it needs."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from remediator.model import Frozen, GroupState, RuleEntry, Source, SourceKind
+from remediator.permissions import PERMISSIONS
+from remediator.risk import PrefixListInfo, normalize_protocol
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import (
+        IpPermissionOutputTypeDef,
+        IpPermissionTypeDef,
+        IpRangeTypeDef,
+        Ipv6RangeTypeDef,
+        PrefixListIdTypeDef,
+        SecurityGroupRuleTypeDef,
+    )
+    from mypy_boto3_sns import SNSClient
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Botocore retries throttling and 5xx itself; what still fails is raised for Lambda's own retries.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+GROUP_GONE = {"InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed"}
+RULE_GONE = {"InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound"}
+DUPLICATE = "InvalidPermission.Duplicate"
+PREFIX_LIST_GONE = {"InvalidPrefixListID.NotFound", "InvalidPrefixListId.NotFound", "InvalidPrefixListID.Malformed"}
+
+DECLARED_OPERATIONS: dict[str, tuple[str, ...]] = {}
+
+
+def requires(*operations: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Declare the AWS operations a method calls, each of which must have its IAM permission declared."""
+    for operation in operations:
+        if operation not in PERMISSIONS:
+            raise LookupError(f"{operation} has no entry in remediator.permissions.PERMISSIONS")
+
+    def declare(method: Callable[P, R]) -> Callable[P, R]:
+        DECLARED_OPERATIONS[method.__qualname__] = operations
+        return method
+
+    return declare
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class RevokeResult(Frozen):
+    """Which rule ids a revoke removed, and which were already gone."""
+
+    revoked: tuple[str, ...]
+    already_gone: tuple[str, ...]
+
+
+def entries_of_permission(permission: IpPermissionOutputTypeDef) -> Iterator[RuleEntry]:
+    protocol = normalize_protocol(permission.get("IpProtocol"))
+    sources: list[tuple[Source, str | None]] = [
+        *(
+            (Source(kind=SourceKind.IPV4, value=r["CidrIp"]), r.get("Description"))
+            for r in permission.get("IpRanges", [])
+        ),
+        *(
+            (Source(kind=SourceKind.IPV6, value=r["CidrIpv6"]), r.get("Description"))
+            for r in permission.get("Ipv6Ranges", [])
+        ),
+        *(
+            (Source(kind=SourceKind.PREFIX_LIST, value=p["PrefixListId"]), p.get("Description"))
+            for p in permission.get("PrefixListIds", [])
+        ),
+        *(
+            (Source(kind=SourceKind.SECURITY_GROUP, value=g.get("GroupId", "unknown")), g.get("Description"))
+            for g in permission.get("UserIdGroupPairs", [])
+        ),
+    ]
+    for source, description in sources:
+        yield RuleEntry(
+            protocol=protocol,
+            from_port=permission.get("FromPort"),
+            to_port=permission.get("ToPort"),
+            source=source,
+            description=description,
+            rule_id=None,
+        )
+
+
+def group_state(group: Mapping[str, Any]) -> GroupState:
+    return GroupState(
+        group_id=group["GroupId"],
+        group_name=group.get("GroupName", ""),
+        vpc_id=group.get("VpcId"),
+        tags={tag["Key"]: tag["Value"] for tag in group.get("Tags", [])},
+        ingress=tuple(
+            entry for permission in group.get("IpPermissions", []) for entry in entries_of_permission(permission)
+        ),
+    )
+
+
+def rule_entry(rule: SecurityGroupRuleTypeDef) -> RuleEntry:
+    referenced = rule.get("ReferencedGroupInfo", {}).get("GroupId")
+    if "CidrIpv4" in rule:
+        source = Source(kind=SourceKind.IPV4, value=rule["CidrIpv4"])
+    elif "CidrIpv6" in rule:
+        source = Source(kind=SourceKind.IPV6, value=rule["CidrIpv6"])
+    elif "PrefixListId" in rule:
+        source = Source(kind=SourceKind.PREFIX_LIST, value=rule["PrefixListId"])
+    else:
+        source = Source(kind=SourceKind.SECURITY_GROUP, value=referenced or "unknown")
+    return RuleEntry(
+        protocol=normalize_protocol(rule.get("IpProtocol")),
+        from_port=rule.get("FromPort"),
+        to_port=rule.get("ToPort"),
+        source=source,
+        description=rule.get("Description"),
+        rule_id=rule.get("SecurityGroupRuleId"),
+    )
+
+
+def permission_for(entry: RuleEntry, source: Source) -> IpPermissionTypeDef:
+    """The IpPermissions element that grants the entry's protocol and ports from another source."""
+    permission: IpPermissionTypeDef = {"IpProtocol": entry.protocol}
+    if entry.protocol != "-1" and entry.from_port is not None and entry.to_port is not None:
+        permission["FromPort"] = entry.from_port
+        permission["ToPort"] = entry.to_port
+    if source.kind == SourceKind.IPV4:
+        ipv4: IpRangeTypeDef = {"CidrIp": source.value}
+        permission["IpRanges"] = [ipv4]
+    elif source.kind == SourceKind.IPV6:
+        ipv6: Ipv6RangeTypeDef = {"CidrIpv6": source.value}
+        permission["Ipv6Ranges"] = [ipv6]
+    else:
+        listed: PrefixListIdTypeDef = {"PrefixListId": source.value}
+        permission["PrefixListIds"] = [listed]
+    if entry.description:
+        # The replacement keeps the description of the rule it replaces.
+        for described in (
+            *permission.get("IpRanges", []),
+            *permission.get("Ipv6Ranges", []),
+            *permission.get("PrefixListIds", []),
+        ):
+            described["Description"] = entry.description
+    return permission
+
+
+class Aws:
+    """The remediator's AWS calls, on clients made from the standard credential chain and endpoint settings."""
+
+    def __init__(self, ec2: EC2Client, sns: SNSClient) -> None:
+        self.ec2 = ec2
+        self.sns = sns
+
+    @classmethod
+    def from_environment(cls, region: str | None = None) -> Aws:
+        session = boto3.session.Session(region_name=region)
+        return cls(
+            ec2=session.client("ec2", config=CLIENT_CONFIG),
+            sns=session.client("sns", config=CLIENT_CONFIG),
+        )
+
+    @requires("DescribeSecurityGroups")
+    def describe_group(self, group_id: str | None, group_name: str | None) -> GroupState | None:
+        """The group as it is now, or None when it does not exist (any more)."""
+        try:
+            if group_id:
+                found = self.ec2.describe_security_groups(GroupIds=[group_id])
+            elif group_name:
+                # A name identifies a group only in the default VPC, as in the call that named it.
+                found = self.ec2.describe_security_groups(GroupNames=[group_name])
+            else:
+                return None
+        except ClientError as error:
+            if error_code(error) in GROUP_GONE:
+                return None
+            raise
+        groups = found.get("SecurityGroups", [])
+        return group_state(groups[0]) if groups else None
+
+    @requires("DescribeSecurityGroups")
+    def iter_groups(self) -> Iterator[GroupState]:
+        """Every security group of the region, a page of up to 1000 per call."""
+        paginator = self.ec2.get_paginator("describe_security_groups")
+        for page in paginator.paginate(PaginationConfig={"PageSize": 1000}):
+            for group in page.get("SecurityGroups", []):
+                yield group_state(group)
+
+    @requires("DescribeSecurityGroupRules")
+    def ingress_rules(self, group_id: str) -> tuple[RuleEntry, ...]:
+        """The group's ingress rules with their rule ids."""
+        rules: list[RuleEntry] = []
+        paginator = self.ec2.get_paginator("describe_security_group_rules")
+        for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [group_id]}]):
+            rules.extend(rule_entry(rule) for rule in page.get("SecurityGroupRules", []) if not rule.get("IsEgress"))
+        return tuple(rules)
+
+    @requires("DescribeNetworkInterfaces")
+    def attached_group_ids(self) -> frozenset[str]:
+        """The ids of every group attached to at least one network interface of the region."""
+        attached: set[str] = set()
+        paginator = self.ec2.get_paginator("describe_network_interfaces")
+        for page in paginator.paginate(PaginationConfig={"PageSize": 1000}):
+            for interface in page.get("NetworkInterfaces", []):
+                attached.update(group["GroupId"] for group in interface.get("Groups", []) if "GroupId" in group)
+        return frozenset(attached)
+
+    @requires("DescribeManagedPrefixLists", "GetManagedPrefixListEntries")
+    def prefix_lists(self, prefix_list_ids: Iterable[str]) -> dict[str, PrefixListInfo]:
+        """Owner and entries of each prefix list that exists; AWS-managed lists are not read further."""
+        wanted = sorted(set(prefix_list_ids))
+        if not wanted:
+            return {}
+        try:
+            described = self.ec2.describe_managed_prefix_lists(PrefixListIds=wanted).get("PrefixLists", [])
+        except ClientError as error:
+            if error_code(error) not in PREFIX_LIST_GONE:
+                raise
+            described = [found for one in wanted for found in self.describe_one_prefix_list(one)]
+        infos: dict[str, PrefixListInfo] = {}
+        for prefix_list in described:
+            list_id = prefix_list["PrefixListId"]
+            aws_managed = prefix_list.get("OwnerId") == "AWS"
+            cidrs: tuple[str, ...] = ()
+            if not aws_managed:
+                paginator = self.ec2.get_paginator("get_managed_prefix_list_entries")
+                cidrs = tuple(
+                    entry["Cidr"]
+                    for page in paginator.paginate(PrefixListId=list_id)
+                    for entry in page.get("Entries", [])
+                    if "Cidr" in entry
+                )
+            infos[list_id] = PrefixListInfo(prefix_list_id=list_id, aws_managed=aws_managed, cidrs=cidrs)
+        return infos
+
+    @requires("DescribeManagedPrefixLists")
+    def describe_one_prefix_list(self, prefix_list_id: str) -> list[Any]:
+        try:
+            return list(self.ec2.describe_managed_prefix_lists(PrefixListIds=[prefix_list_id]).get("PrefixLists", []))
+        except ClientError as error:
+            if error_code(error) in PREFIX_LIST_GONE:
+                return []
+            raise
+
+    @requires("RevokeSecurityGroupIngress")
+    def revoke(self, group_id: str, rule_ids: tuple[str, ...]) -> RevokeResult:
+        """Revoke ingress rules by id; rules (or a group) already gone count as done."""
+        if not rule_ids:
+            return RevokeResult(revoked=(), already_gone=())
+        try:
+            self.ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=list(rule_ids))
+        except ClientError as error:
+            code = error_code(error)
+            if code in GROUP_GONE:
+                return RevokeResult(revoked=(), already_gone=rule_ids)
+            if code not in RULE_GONE:
+                raise
+            if len(rule_ids) == 1:
+                return RevokeResult(revoked=(), already_gone=rule_ids)
+            # One id of the batch is gone and the call removed none: revoke the others one by one.
+            results = [self.revoke(group_id, (rule_id,)) for rule_id in rule_ids]
+            return RevokeResult(
+                revoked=tuple(r for result in results for r in result.revoked),
+                already_gone=tuple(r for result in results for r in result.already_gone),
+            )
+        return RevokeResult(revoked=rule_ids, already_gone=())
+
+    @requires("AuthorizeSecurityGroupIngress")
+    def authorize(self, group_id: str, entry: RuleEntry, source: Source) -> str | None:
+        """Let the entry's protocol and ports in from the source; None when done, else why not."""
+        try:
+            self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[permission_for(entry, source)])
+        except ClientError as error:
+            code = error_code(error)
+            if code == DUPLICATE:
+                return None
+            return f"{code}: {error.response.get('Error', {}).get('Message', '')}".strip()
+        return None
+
+    @requires("Publish")
+    def publish(self, topic_arn: str, subject: str, body: str, attributes: Mapping[str, str]) -> str:
+        """Send one notification; returns its message id."""
+        response = self.sns.publish(
+            TopicArn=topic_arn,
+            Subject=subject,
+            Message=body,
+            MessageAttributes={
+                key: {"DataType": "String", "StringValue": value} for key, value in attributes.items() if value
+            },
+        )
+        return response.get("MessageId", "")
+
+
+@functools.cache
+def default_aws() -> Aws:
+    """One set of clients per process, reused by warm invocations."""
+    return Aws.from_environment()

@@ -1,0 +1,155 @@
+"""Typed values the risk and policy logic works on: modes, sources, rule entries, decisions."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Mode(StrEnum):
+    """What to do with a risky rule, chosen per group by tag or by default."""
+
+    REVOKE = "revoke"
+    NARROW = "narrow"
+    NOTIFY = "notify"
+    IGNORE = "ignore"
+
+
+class Action(StrEnum):
+    """What the policy decides for one risky rule entry."""
+
+    REVOKE = "revoke"
+    NARROW = "narrow"
+    NOTIFY = "notify"
+    IGNORE = "ignore"
+
+
+class Outcome(StrEnum):
+    """What became of one risky rule entry once the decision was acted on."""
+
+    REVOKED = "revoked"
+    NARROWED = "narrowed"
+    NOTIFIED = "notified"
+    IGNORED = "ignored"
+    ALREADY_GONE = "already-gone"
+    WOULD_REVOKE = "would-revoke"
+    WOULD_NARROW = "would-narrow"
+
+
+class SourceKind(StrEnum):
+    """Where a rule lets traffic in from."""
+
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+    PREFIX_LIST = "prefix-list"
+    SECURITY_GROUP = "security-group"
+
+
+class Frozen(BaseModel):
+    """Base of the value types: immutable, hashable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(Frozen):
+    """One source of an ingress rule entry, as AWS spells it (a CIDR, `pl-…` or `sg-…`)."""
+
+    kind: SourceKind
+    value: str
+
+    def network(self) -> IpNetwork | None:
+        """The network of a CIDR source, read leniently (host bits set means the network)."""
+        if self.kind not in (SourceKind.IPV4, SourceKind.IPV6):
+            return None
+        try:
+            return ipaddress.ip_network(self.value.strip(), strict=False)
+        except ValueError:
+            return None
+
+
+class PortRange(Frozen):
+    """An inclusive range of ports; all traffic is 0-65535."""
+
+    first: Annotated[int, Field(ge=0, le=65535)]
+    last: Annotated[int, Field(ge=0, le=65535)]
+
+    def overlaps(self, other: PortRange) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+ALL_PORTS = PortRange(first=0, last=65535)
+
+
+class RuleEntry(Frozen):
+    """One source of one ingress permission: the unit AWS gives a security-group rule id."""
+
+    protocol: str
+    from_port: int | None
+    to_port: int | None
+    source: Source
+    description: str | None
+    rule_id: str | None
+
+    def same_rule(self, other: RuleEntry) -> bool:
+        """Whether two entries denote the same rule, whatever their ids and descriptions."""
+        return self.content_key() == other.content_key()
+
+    def content_key(self) -> tuple[str, int | None, int | None, SourceKind, str]:
+        network = self.source.network()
+        value = str(network) if network is not None else self.source.value
+        return (self.protocol, self.from_port, self.to_port, self.source.kind, value)
+
+    def ports_text(self) -> str:
+        if self.protocol == "-1":
+            return "all traffic"
+        if self.from_port is None or self.to_port is None:
+            return f"{self.protocol} (no ports)"
+        span = str(self.from_port) if self.from_port == self.to_port else f"{self.from_port}-{self.to_port}"
+        return f"{self.protocol}/{span}"
+
+
+class Risk(Frozen):
+    """Why an entry is risky: the risky ports it exposes and how its source is open."""
+
+    ports: tuple[PortRange, ...]
+    reason: str
+
+
+class GroupPolicy(Frozen):
+    """The remediation policy of one group, read from its tags and the settings."""
+
+    mode: Mode
+    allowed_sources: tuple[Source, ...]
+    expires_at: str | None
+    notes: tuple[str, ...]
+
+
+class Decision(Frozen):
+    """What to do with one risky entry: the action, where narrow sends the traffic, and why."""
+
+    action: Action
+    mode: Mode
+    narrow_to: tuple[Source, ...]
+    notes: tuple[str, ...]
+
+
+class GroupState(Frozen):
+    """A security group as AWS describes it now: identity, tags and flattened ingress entries."""
+
+    group_id: str
+    group_name: str
+    vpc_id: str | None
+    tags: dict[str, str]
+    ingress: tuple[RuleEntry, ...]
+
+    def has(self, entry: RuleEntry) -> bool:
+        """Whether the group still has a rule with the entry's content."""
+        return any(current.same_rule(entry) for current in self.ingress)

@@ -1,0 +1,114 @@
+"""Pure policy decisions: a group's tags and the settings decide what happens to each risky entry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+
+from remediator.model import Action, Decision, GroupPolicy, Mode, RuleEntry, Source, SourceKind
+from remediator.risk import OpenThresholds, PrefixListInfo, cidr_is_open
+from remediator.settings import Settings
+from remediator.sources import parse_sources
+
+MODE_TAG = "remediator:mode"
+ALLOWED_CIDRS_TAG = "remediator:allowed-cidrs"
+EXPIRES_TAG = "remediator:expires"
+
+
+def parse_expiry(raw: str) -> datetime | None:
+    """The moment an exception ends: a date means the end of that day (UTC); None if unreadable."""
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def policy_from_tags(tags: Mapping[str, str], settings: Settings, now: datetime) -> GroupPolicy:
+    """The group's policy: its tags while its exception lasts, else the settings' defaults."""
+    default = GroupPolicy(
+        mode=settings.default_mode, allowed_sources=settings.allowed_sources, expires_at=None, notes=()
+    )
+    if MODE_TAG not in tags and ALLOWED_CIDRS_TAG not in tags:
+        return default
+    notes: list[str] = []
+    expires_raw = tags.get(EXPIRES_TAG)
+    expires_at: str | None = None
+    if expires_raw is not None:
+        expiry = parse_expiry(expires_raw)
+        if expiry is None:
+            # Failing closed: an exception whose end cannot be read does not hold.
+            note = f"the {EXPIRES_TAG} tag {expires_raw!r} is not a date or ISO-8601 time, so the exception"
+            return default.model_copy(update={"notes": (f"{note} does not apply",)})
+        if expiry <= now:
+            note = f"the exception expired on {expires_raw.strip()} ({EXPIRES_TAG}), so the default policy applies"
+            return default.model_copy(update={"notes": (note,)})
+        expires_at = expires_raw.strip()
+    mode = settings.default_mode
+    if MODE_TAG in tags:
+        raw_mode = tags[MODE_TAG].strip().lower()
+        try:
+            mode = Mode(raw_mode)
+        except ValueError:
+            choices = ", ".join(m.value for m in Mode)
+            notes.append(
+                f"the {MODE_TAG} tag {tags[MODE_TAG]!r} is not one of {choices}, "
+                f"so the default mode {settings.default_mode.value} applies"
+            )
+    allowed = settings.allowed_sources
+    if tags.get(ALLOWED_CIDRS_TAG, "").strip():
+        parsed, errors = parse_sources(tags[ALLOWED_CIDRS_TAG])
+        if errors:
+            notes.append(f"the {ALLOWED_CIDRS_TAG} tag is invalid ({errors[0]}), so nothing is narrowed to it")
+            allowed = ()
+        else:
+            allowed = parsed
+    return GroupPolicy(mode=mode, allowed_sources=allowed, expires_at=expires_at, notes=tuple(notes))
+
+
+def source_is_open(source: Source, thresholds: OpenThresholds, prefix_lists: Mapping[str, PrefixListInfo]) -> bool:
+    if source.kind == SourceKind.PREFIX_LIST:
+        info = prefix_lists.get(source.value)
+        # An allowed prefix list that cannot be read is not trusted as a narrowing target.
+        if info is None:
+            return True
+        return not info.aws_managed and any(cidr_is_open(cidr, thresholds) for cidr in info.cidrs)
+    return cidr_is_open(source.value, thresholds)
+
+
+def narrow_targets(entry: RuleEntry, allowed: tuple[Source, ...]) -> tuple[Source, ...]:
+    """The allowed sources that can replace the entry's source: same address family, or a prefix list."""
+    if entry.source.kind == SourceKind.PREFIX_LIST:
+        return allowed
+    return tuple(s for s in allowed if s.kind in (entry.source.kind, SourceKind.PREFIX_LIST))
+
+
+def decide(
+    entry: RuleEntry,
+    policy: GroupPolicy,
+    thresholds: OpenThresholds,
+    prefix_lists: Mapping[str, PrefixListInfo],
+) -> Decision:
+    """What to do with one risky entry under the group's policy."""
+    notes = policy.notes
+    if policy.mode == Mode.IGNORE:
+        until = f" until {policy.expires_at}" if policy.expires_at else ""
+        return Decision(action=Action.IGNORE, mode=policy.mode, narrow_to=(), notes=(*notes, f"opted out{until}"))
+    if policy.mode == Mode.NOTIFY:
+        return Decision(action=Action.NOTIFY, mode=policy.mode, narrow_to=(), notes=notes)
+    if policy.mode == Mode.REVOKE:
+        return Decision(action=Action.REVOKE, mode=policy.mode, narrow_to=(), notes=notes)
+    open_allowed = [s.value for s in policy.allowed_sources if source_is_open(s, thresholds, prefix_lists)]
+    if open_allowed:
+        note = f"the allowed source {open_allowed[0]} is itself open (or unreadable), so the rule was revoked"
+        return Decision(action=Action.REVOKE, mode=policy.mode, narrow_to=(), notes=(*notes, note))
+    targets = narrow_targets(entry, policy.allowed_sources)
+    if not targets:
+        family = "IPv6" if entry.source.kind == SourceKind.IPV6 else "IPv4"
+        note = f"no allowed {family} source to narrow to, so the rule was revoked"
+        return Decision(action=Action.REVOKE, mode=policy.mode, narrow_to=(), notes=(*notes, note))
+    return Decision(action=Action.NARROW, mode=policy.mode, narrow_to=targets, notes=notes)

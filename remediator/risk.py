@@ -1,0 +1,142 @@
+"""Pure risk rules: which ingress entries open a risky port to the internet."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+
+from remediator.model import ALL_PORTS, Frozen, IpNetwork, PortRange, Risk, RuleEntry, SourceKind
+
+# Address space that is not reachable from the internet: a network wholly inside it is never "open".
+NON_PUBLIC_NETWORKS: tuple[IpNetwork, ...] = tuple(
+    ipaddress.collapse_addresses(
+        ipaddress.IPv4Network(cidr)
+        for cidr in (
+            "0.0.0.0/8",  # "this network"
+            "10.0.0.0/8",  # RFC 1918
+            "100.64.0.0/10",  # carrier-grade NAT
+            "127.0.0.0/8",  # loopback
+            "169.254.0.0/16",  # link-local
+            "172.16.0.0/12",  # RFC 1918
+            "192.0.0.0/24",  # IETF protocol assignments
+            "192.0.2.0/24",  # documentation
+            "192.168.0.0/16",  # RFC 1918
+            "198.18.0.0/15",  # benchmarking
+            "198.51.100.0/24",  # documentation
+            "203.0.113.0/24",  # documentation
+        )
+    )
+) + tuple(
+    ipaddress.collapse_addresses(
+        ipaddress.IPv6Network(cidr)
+        for cidr in (
+            "::1/128",  # loopback
+            "::/128",  # unspecified
+            "fc00::/7",  # unique local
+            "fe80::/10",  # link-local
+            "2001:db8::/32",  # documentation
+            "3fff::/20",  # documentation (RFC 9637)
+        )
+    )
+)
+
+TRAFFIC_PROTOCOLS = {"tcp", "udp", "-1"}
+PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+
+
+class OpenThresholds(Frozen):
+    """How wide a network must be to count as open to the internet: this prefix length or shorter."""
+
+    ipv4: int
+    ipv6: int
+
+
+class PrefixListInfo(Frozen):
+    """What the risk rules need to know of a managed prefix list."""
+
+    prefix_list_id: str
+    aws_managed: bool
+    cidrs: tuple[str, ...]
+
+
+def normalize_protocol(raw: str | int | None) -> str:
+    """AWS's spelling of a protocol: names for tcp/udp/icmp, `-1` for all traffic, else the number."""
+    text = str(raw if raw is not None else "").strip().lower()
+    return PROTOCOL_NAMES.get(text, text)
+
+
+def is_non_public(network: IpNetwork) -> bool:
+    return any(
+        network.version == block.version and network.subnet_of(block)  # type: ignore[arg-type]
+        for block in NON_PUBLIC_NETWORKS
+    )
+
+
+def network_is_open(network: IpNetwork, thresholds: OpenThresholds) -> bool:
+    """Whether a network is in effect the internet: wide enough, and not wholly non-public space."""
+    limit = thresholds.ipv4 if network.version == 4 else thresholds.ipv6
+    return network.prefixlen <= limit and not is_non_public(network)
+
+
+def entry_ports(entry: RuleEntry) -> PortRange | None:
+    """The ports an entry lets in; None for a malformed range."""
+    if entry.protocol == "-1" or entry.from_port is None or entry.to_port is None:
+        return ALL_PORTS
+    first, last = entry.from_port, entry.to_port
+    if first == -1 and last == -1:
+        return ALL_PORTS
+    if not (0 <= first <= last <= 65535):
+        return None
+    return PortRange(first=first, last=last)
+
+
+def open_source_reason(
+    entry: RuleEntry, thresholds: OpenThresholds, prefix_lists: Mapping[str, PrefixListInfo]
+) -> str | None:
+    """Why the entry's source is open to the internet, or None when it is not."""
+    source = entry.source
+    if source.kind in (SourceKind.IPV4, SourceKind.IPV6):
+        network = source.network()
+        if network is None or not network_is_open(network, thresholds):
+            return None
+        if network.prefixlen == 0:
+            return f"source {source.value} is the whole internet"
+        return f"source {source.value} spans /{network.prefixlen} of public address space"
+    if source.kind == SourceKind.PREFIX_LIST:
+        info = prefix_lists.get(source.value)
+        if info is None or info.aws_managed:
+            return None
+        open_cidrs = [cidr for cidr in info.cidrs if cidr_is_open(cidr, thresholds)]
+        if open_cidrs:
+            return f"prefix list {source.value} contains {', '.join(open_cidrs)}"
+    return None
+
+
+def cidr_is_open(cidr: str, thresholds: OpenThresholds) -> bool:
+    try:
+        network = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return False
+    return network_is_open(network, thresholds)
+
+
+def assess(
+    entry: RuleEntry,
+    risky_ports: tuple[PortRange, ...],
+    thresholds: OpenThresholds,
+    prefix_lists: Mapping[str, PrefixListInfo],
+) -> Risk | None:
+    """The risk of one ingress entry: a risky port reachable from the internet, or None."""
+    if entry.protocol not in TRAFFIC_PROTOCOLS:
+        return None
+    ports = entry_ports(entry)
+    if ports is None:
+        return None
+    exposed = tuple(risky for risky in risky_ports if risky.overlaps(ports))
+    if not exposed:
+        return None
+    source_reason = open_source_reason(entry, thresholds, prefix_lists)
+    if source_reason is None:
+        return None
+    port_text = ", ".join(str(port) for port in exposed)
+    return Risk(ports=exposed, reason=f"{entry.ports_text()} exposes risky port {port_text}; {source_reason}")
