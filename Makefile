@@ -26,7 +26,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 unit: venv
-	$(BIN)/pytest
+	$(BIN)/pytest -q
 
 test: lint typecheck unit
 

@@ -282,7 +282,10 @@ def read_call(event: object) -> SecurityGroupCall | Unreadable:
         return Unreadable(reason=f"malformed CloudTrail record: {first_error(error)}")
     request = record.request or WireRequest()
     response = record.response or WireResponse()
-    entries = entries_from_rule_set(response) or entries_from_request(request)
+    with_ids = entries_from_rule_set(response)
+    # The request is read too, so that a rule set that lacks an entry (truncated, or partial) misses nothing.
+    without_ids = tuple(e for e in entries_from_request(request) if not any(e.same_rule(r) for r in with_ids))
+    entries = with_ids + without_ids
     modify = request.modify
     identity = record.identity
     return SecurityGroupCall(

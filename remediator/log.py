@@ -17,10 +17,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(fields, default=str, ensure_ascii=False)
 
 
+class StdoutHandler(logging.Handler):
+    """Writes to whatever sys.stdout is at the time (Lambda ships stdout to CloudWatch Logs)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stdout.write(self.format(record) + "\n")
+
+
 def logger() -> logging.Logger:
     log = logging.getLogger(LOGGER_NAME)
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = StdoutHandler()
         handler.setFormatter(JsonFormatter())
         log.addHandler(handler)
         log.setLevel(logging.INFO)

@@ -1,0 +1,9 @@
+"""`python -m remediator`: the command line."""
+
+from __future__ import annotations
+
+import sys
+
+from remediator.cli import main
+
+sys.exit(main())

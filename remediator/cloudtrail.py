@@ -1,0 +1,145 @@
+"""CloudTrail events as AWS would deliver them for calls made on embedded AWS (the demo, tests, benchmarks)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from remediator.events import CLOUDTRAIL_DETAIL_TYPE
+
+EVENTS_DIR = Path(__file__).resolve().parent.parent / "tests" / "events"
+# Real events whose shapes the simulated ones copy: the new (rule set) and the old (`_return` only) response.
+RULE_SET_TEMPLATE = "nuvibit-AuthorizeSecurityGroupIngress-console-tcp0-65535-world-ruleset.json"
+OLD_FORMAT_TEMPLATE = "panther-AuthorizeSecurityGroupIngress-gosdk-tcp22-world.json"
+MODIFY_TEMPLATE = "constructed-ModifySecurityGroupRules-console.json"
+
+RANGE_KEYS = (
+    ("IpRanges", "ipRanges", "CidrIp", "cidrIp"),
+    ("Ipv6Ranges", "ipv6Ranges", "CidrIpv6", "cidrIpv6"),
+    ("PrefixListIds", "prefixListIds", "PrefixListId", "prefixListId"),
+)
+RULE_KEYS = {
+    "GroupId": "groupId",
+    "GroupOwnerId": "groupOwnerId",
+    "SecurityGroupRuleId": "securityGroupRuleId",
+    "IsEgress": "isEgress",
+    "IpProtocol": "ipProtocol",
+    "FromPort": "fromPort",
+    "ToPort": "toPort",
+    "CidrIpv4": "cidrIpv4",
+    "CidrIpv6": "cidrIpv6",
+    "PrefixListId": "prefixListId",
+    "Description": "description",
+}
+
+
+def load_event(name: str, directory: Path = EVENTS_DIR) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((directory / name).read_text(encoding="utf-8"))
+    return data
+
+
+def cloudtrail_permission(permission: Mapping[str, Any]) -> dict[str, Any]:
+    """A boto3 IpPermissions element as CloudTrail's requestParameters spell it."""
+    converted: dict[str, Any] = {"ipProtocol": permission["IpProtocol"], "groups": {}}
+    for key in ("FromPort", "ToPort"):
+        if key in permission:
+            converted[key[0].lower() + key[1:]] = permission[key]
+    for api_key, trail_key, api_field, trail_field in RANGE_KEYS:
+        items = [
+            {trail_field: item[api_field], **({"description": item["Description"]} if "Description" in item else {})}
+            for item in permission.get(api_key, [])
+        ]
+        converted[trail_key] = {"items": items} if items else {}
+    return converted
+
+
+def cloudtrail_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """A boto3 SecurityGroupRule as CloudTrail's securityGroupRuleSet spells it."""
+    converted = {RULE_KEYS[key]: value for key, value in rule.items() if key in RULE_KEYS}
+    if "ReferencedGroupInfo" in rule:
+        converted["referencedGroupInfo"] = {"groupId": rule["ReferencedGroupInfo"].get("GroupId")}
+    return converted
+
+
+def envelope(template: Mapping[str, Any], detail: dict[str, Any], account: str, region: str) -> dict[str, Any]:
+    """The EventBridge envelope around a record, copying the template's envelope when it has one."""
+    wrapped: dict[str, Any] = (
+        copy.deepcopy(dict(template)) if "detail" in template else {"version": "0", "resources": []}
+    )
+    wrapped.update(
+        {
+            "id": str(uuid.uuid4()),
+            "detail-type": CLOUDTRAIL_DETAIL_TYPE,
+            "source": "aws.ec2",
+            "account": account,
+            "time": detail["eventTime"],
+            "region": region,
+            "detail": detail,
+        }
+    )
+    return wrapped
+
+
+def fresh_detail(template: Mapping[str, Any], event_name: str, account: str, region: str) -> dict[str, Any]:
+    detail: dict[str, Any] = copy.deepcopy(dict(template.get("detail", template)))
+    detail.update(
+        {
+            "eventID": str(uuid.uuid4()),
+            "eventName": event_name,
+            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "awsRegion": region,
+            "recipientAccountId": account,
+        }
+    )
+    detail.pop("errorCode", None)
+    detail.pop("errorMessage", None)
+    return detail
+
+
+def authorize_event(
+    template: Mapping[str, Any],
+    *,
+    group_id: str,
+    permissions: Sequence[Mapping[str, Any]],
+    rules: Sequence[Mapping[str, Any]] | None,
+    account: str,
+    region: str,
+) -> dict[str, Any]:
+    """The event of an AuthorizeSecurityGroupIngress call; `rules` (the call's SecurityGroupRules) or None
+    for the old response format that carries no rule ids."""
+    detail = fresh_detail(template, "AuthorizeSecurityGroupIngress", account, region)
+    detail["requestParameters"] = {
+        "groupId": group_id,
+        "ipPermissions": {"items": [cloudtrail_permission(p) for p in permissions]},
+    }
+    response: dict[str, Any] = {"requestId": str(uuid.uuid4()), "_return": True}
+    if rules is not None:
+        response["securityGroupRuleSet"] = {"items": [cloudtrail_rule(rule) for rule in rules]}
+    detail["responseElements"] = response
+    return envelope(template, detail, account, region)
+
+
+def modify_event(
+    template: Mapping[str, Any],
+    *,
+    group_id: str,
+    updates: Sequence[Mapping[str, Any]],
+    account: str,
+    region: str,
+) -> dict[str, Any]:
+    """The event of a ModifySecurityGroupRules call with the boto3 SecurityGroupRules updates."""
+    detail = fresh_detail(template, "ModifySecurityGroupRules", account, region)
+    rules = [{"tag": index, **update} for index, update in enumerate(updates, start=1)]
+    detail["requestParameters"] = {
+        "ModifySecurityGroupRulesRequest": {
+            "GroupId": group_id,
+            "SecurityGroupRule": rules[0] if len(rules) == 1 else rules,
+        }
+    }
+    detail["responseElements"] = {"ModifySecurityGroupRulesResponse": {"return": True}}
+    return envelope(template, detail, account, region)

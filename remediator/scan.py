@@ -1,0 +1,10 @@
+"""The `scan` command (being built)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("scan", help="(not yet built)")
+    parser.set_defaults(run=lambda _args: 1)

@@ -1,0 +1,138 @@
+"""Shared fixtures: fake credentials, and an embedded AWS account (moto) with a topic read through SQS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from remediator import cloudtrail
+from remediator.effects import CLIENT_CONFIG, Aws
+from remediator.settings import Settings, current_settings, settings_from
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+@pytest.fixture(autouse=True)
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test may reach a real endpoint: fake keys, a fixed region, no endpoint override, fresh settings."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    current_settings.cache_clear()
+    yield
+    current_settings.cache_clear()
+
+
+@dataclass
+class World:
+    """One embedded AWS account: a VPC, a topic whose messages land in a queue, and counted remediator calls."""
+
+    ec2: Any
+    sns: Any
+    sqs: Any
+    vpc_id: str
+    topic_arn: str
+    queue_url: str
+    calls: list[str] = field(default_factory=list)
+    aws: Aws = field(init=False)
+
+    def __post_init__(self) -> None:
+        ec2 = boto3.client("ec2", region_name=REGION, config=CLIENT_CONFIG)
+        sns = boto3.client("sns", region_name=REGION, config=CLIENT_CONFIG)
+        for client in (ec2, sns):
+            client.meta.events.register("before-call", self.count_call)
+        self.aws = Aws(ec2=ec2, sns=sns)
+
+    def count_call(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def settings(self, **env: str) -> Settings:
+        return settings_from({"REMEDIATOR_TOPIC_ARN": self.topic_arn, **env})
+
+    def group(self, name: str = "web", tags: Mapping[str, str] | None = None) -> str:
+        spec = [{"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}]
+        created = self.ec2.create_security_group(
+            GroupName=name, Description=f"{name} servers", VpcId=self.vpc_id, TagSpecifications=spec if tags else []
+        )
+        return str(created["GroupId"])
+
+    def authorize(self, group_id: str, permissions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        response = self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=list(permissions))
+        return list(response.get("SecurityGroupRules", []))
+
+    def open_event(
+        self,
+        group_id: str,
+        permissions: Sequence[Mapping[str, Any]],
+        *,
+        rule_ids: bool = True,
+        template: str = cloudtrail.RULE_SET_TEMPLATE,
+    ) -> dict[str, Any]:
+        """Make the call on embedded AWS and return the CloudTrail event AWS would deliver for it."""
+        rules = self.authorize(group_id, permissions)
+        return cloudtrail.authorize_event(
+            cloudtrail.load_event(template),
+            group_id=group_id,
+            permissions=permissions,
+            rules=rules if rule_ids else None,
+            account=ACCOUNT,
+            region=REGION,
+        )
+
+    def ingress(self, group_id: str) -> set[tuple[str, int | None, int | None, str]]:
+        """The group's ingress entries as (protocol, from, to, source) tuples."""
+        group = self.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        found: set[tuple[str, int | None, int | None, str]] = set()
+        for permission in group["IpPermissions"]:
+            key = (permission["IpProtocol"], permission.get("FromPort"), permission.get("ToPort"))
+            found.update((*key, r["CidrIp"]) for r in permission.get("IpRanges", []))
+            found.update((*key, r["CidrIpv6"]) for r in permission.get("Ipv6Ranges", []))
+            found.update((*key, p["PrefixListId"]) for p in permission.get("PrefixListIds", []))
+            found.update((*key, g["GroupId"]) for g in permission.get("UserIdGroupPairs", []))
+        return found
+
+    def egress(self, group_id: str) -> list[Any]:
+        return list(self.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissionsEgress"])
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The SNS messages published so far: subject, body and attributes."""
+        received: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", [])
+            if not batch:
+                return received
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                received.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "body": envelope["Message"],
+                        "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+                    }
+                )
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        topic_arn = sns.create_topic(Name="remediator")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        yield World(ec2=ec2, sns=sns, sqs=sqs, vpc_id=vpc_id, topic_arn=topic_arn, queue_url=queue_url)

@@ -1,0 +1,137 @@
+"""Table-driven tests of the pure policy: tags, expiry, and the decision per risky entry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from remediator.model import Action, Mode, RuleEntry, Source, SourceKind
+from remediator.policy import decide, parse_expiry, policy_from_tags
+from remediator.risk import OpenThresholds, PrefixListInfo
+from remediator.settings import settings_from
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+THRESHOLDS = OpenThresholds(ipv4=8, ipv6=32)
+SSH_V4 = RuleEntry(
+    protocol="tcp",
+    from_port=22,
+    to_port=22,
+    source=Source(kind=SourceKind.IPV4, value="0.0.0.0/0"),
+    description="admin",
+    rule_id="sgr-1",
+)
+SSH_V6 = SSH_V4.model_copy(update={"source": Source(kind=SourceKind.IPV6, value="::/0")})
+
+
+@pytest.mark.parametrize(
+    ("tags", "mode", "noted"),
+    [
+        ({}, Mode.REVOKE, None),
+        ({"remediator:mode": "narrow"}, Mode.NARROW, None),
+        ({"remediator:mode": " NOTIFY "}, Mode.NOTIFY, None),
+        ({"remediator:mode": "Ignore"}, Mode.IGNORE, None),
+        ({"remediator:mode": "ignroe"}, Mode.REVOKE, "is not one of revoke, narrow, notify, ignore"),
+        ({"remediator:mode": "ignore", "remediator:expires": "2027-03-31"}, Mode.IGNORE, None),
+        ({"remediator:mode": "ignore", "remediator:expires": "2026-11-28"}, Mode.IGNORE, None),
+        ({"remediator:mode": "ignore", "remediator:expires": "2026-11-27"}, Mode.REVOKE, "expired on 2026-11-27"),
+        ({"remediator:mode": "ignore", "remediator:expires": "2026-11-28T11:59:00Z"}, Mode.REVOKE, "expired"),
+        ({"remediator:mode": "ignore", "remediator:expires": "2026-11-28T13:00:00+00:00"}, Mode.IGNORE, None),
+        ({"remediator:mode": "ignore", "remediator:expires": "next spring"}, Mode.REVOKE, "not a date"),
+        ({"Remediator:Mode": "ignore"}, Mode.REVOKE, None),
+    ],
+)
+def test_the_mode_comes_from_the_tag_while_the_exception_lasts(
+    tags: dict[str, str], mode: Mode, noted: str | None
+) -> None:
+    policy = policy_from_tags(tags, settings_from({}), NOW)
+    assert policy.mode == mode
+    if noted is None:
+        assert policy.notes == ()
+    else:
+        assert any(noted in note for note in policy.notes)
+
+
+def test_an_expired_exception_drops_the_allowed_cidrs_tag_too() -> None:
+    settings = settings_from({"REMEDIATOR_ALLOWED_CIDRS": "198.51.100.0/24"})
+    tags = {
+        "remediator:mode": "narrow",
+        "remediator:allowed-cidrs": "203.0.113.0/24",
+        "remediator:expires": "2020-01-01",
+    }
+    policy = policy_from_tags(tags, settings, NOW)
+    assert policy.mode == Mode.REVOKE
+    assert [s.value for s in policy.allowed_sources] == ["198.51.100.0/24"]
+
+
+def test_the_group_allowed_cidrs_override_the_account_wide_ones() -> None:
+    settings = settings_from({"REMEDIATOR_ALLOWED_CIDRS": "198.51.100.0/24"})
+    own = policy_from_tags({"remediator:mode": "narrow", "remediator:allowed-cidrs": "203.0.113.0/24"}, settings, NOW)
+    fallback = policy_from_tags({"remediator:mode": "narrow"}, settings, NOW)
+    assert [s.value for s in own.allowed_sources] == ["203.0.113.0/24"]
+    assert [s.value for s in fallback.allowed_sources] == ["198.51.100.0/24"]
+
+
+def test_an_invalid_allowed_cidrs_tag_allows_nothing_and_says_so() -> None:
+    policy = policy_from_tags(
+        {"remediator:mode": "narrow", "remediator:allowed-cidrs": "203.0.113.0/24 office"}, settings_from({}), NOW
+    )
+    assert policy.allowed_sources == ()
+    assert any("'office'" in note for note in policy.notes)
+
+
+@pytest.mark.parametrize(
+    ("mode", "allowed", "entry", "action", "targets", "noted"),
+    [
+        ("revoke", "", SSH_V4, Action.REVOKE, [], None),
+        ("notify", "", SSH_V4, Action.NOTIFY, [], None),
+        ("ignore", "", SSH_V4, Action.IGNORE, [], "opted out"),
+        ("narrow", "203.0.113.0/24", SSH_V4, Action.NARROW, ["203.0.113.0/24"], None),
+        ("narrow", "203.0.113.0/24 2001:db8::/48", SSH_V6, Action.NARROW, ["2001:db8::/48"], None),
+        ("narrow", "203.0.113.0/24 pl-0000000000000000b", SSH_V6, Action.NARROW, ["pl-0000000000000000b"], None),
+        ("narrow", "203.0.113.0/24", SSH_V6, Action.REVOKE, [], "no allowed IPv6 source"),
+        ("narrow", "", SSH_V4, Action.REVOKE, [], "no allowed IPv4 source"),
+        ("narrow", "203.0.113.0/24 52.0.0.0/8", SSH_V4, Action.REVOKE, [], "52.0.0.0/8 is itself open"),
+        ("narrow", "pl-0000000000000000a", SSH_V4, Action.REVOKE, [], "pl-0000000000000000a is itself open"),
+        ("narrow", "pl-00000000000000fff", SSH_V4, Action.REVOKE, [], "open (or unreadable)"),
+    ],
+)
+def test_the_decision_follows_the_mode_and_narrows_only_to_closed_sources_of_the_same_family(
+    mode: str, allowed: str, entry: RuleEntry, action: Action, targets: list[str], noted: str | None
+) -> None:
+    prefix_lists = {
+        "pl-0000000000000000a": PrefixListInfo(
+            prefix_list_id="pl-0000000000000000a", aws_managed=False, cidrs=("0.0.0.0/0",)
+        ),
+        "pl-0000000000000000b": PrefixListInfo(
+            prefix_list_id="pl-0000000000000000b", aws_managed=False, cidrs=("10.0.0.0/8",)
+        ),
+    }
+    tags = {"remediator:mode": mode, "remediator:allowed-cidrs": allowed} if allowed else {"remediator:mode": mode}
+    policy = policy_from_tags(tags, settings_from({}), NOW)
+    decision = decide(entry, policy, THRESHOLDS, prefix_lists)
+    assert decision.action == action
+    assert [s.value for s in decision.narrow_to] == targets
+    if noted is not None:
+        assert any(noted in note for note in decision.notes)
+
+
+def test_an_opt_out_with_an_expiry_says_until_when() -> None:
+    policy = policy_from_tags({"remediator:mode": "ignore", "remediator:expires": "2027-03-31"}, settings_from({}), NOW)
+    decision = decide(SSH_V4, policy, THRESHOLDS, {})
+    assert decision.notes == ("opted out until 2027-03-31",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2027-03-31", datetime(2027, 4, 1, tzinfo=UTC)),
+        ("2027-03-31T10:00:00Z", datetime(2027, 3, 31, 10, tzinfo=UTC)),
+        ("2027-03-31T10:00:00", datetime(2027, 3, 31, 10, tzinfo=UTC)),
+        ("2027-03-31T10:00:00+09:00", datetime(2027, 3, 31, 1, tzinfo=UTC)),
+        ("31/03/2027", None),
+        ("", None),
+    ],
+)
+def test_an_expiry_date_lasts_to_the_end_of_that_day_in_utc(raw: str, expected: datetime | None) -> None:
+    assert parse_expiry(raw) == expected
