@@ -1,0 +1,72 @@
+"""The declared IAM permissions match the AWS calls the code makes, no more and no fewer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from conftest import ACCOUNT, REGION, World
+
+from remediator import cloudtrail
+from remediator.effects import DECLARED_OPERATIONS
+from remediator.permissions import PERMISSIONS, ResourceKind
+from remediator.remediate import remediate
+
+
+def test_every_declared_permission_is_used_by_some_aws_action() -> None:
+    used = {operation for operations in DECLARED_OPERATIONS.values() for operation in operations}
+    assert used == set(PERMISSIONS)
+
+
+def test_each_iam_action_is_the_one_for_its_operation() -> None:
+    for operation, permission in PERMISSIONS.items():
+        service = "sns" if operation == "Publish" else "ec2"
+        assert permission.action == f"{service}:{operation}"
+
+
+def test_only_reads_are_granted_on_every_resource() -> None:
+    unscoped = {p.action for p in PERMISSIONS.values() if p.resource == ResourceKind.ANY}
+    assert all(action.split(":")[1].startswith("Describe") for action in unscoped)
+
+
+def test_the_calls_made_on_every_path_are_all_declared(world: World) -> None:
+    plist = world.ec2.create_managed_prefix_list(
+        PrefixListName="office", MaxEntries=2, AddressFamily="IPv4", Entries=[{"Cidr": "203.0.113.0/24"}]
+    )["PrefixList"]["PrefixListId"]
+    narrow = world.group("narrow", {"remediator:mode": "narrow", "remediator:allowed-cidrs": plist})
+    plain = world.group("plain")
+    ssh = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    with_list = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": plist}]}
+    events = [
+        world.open_event(narrow, [ssh]),
+        world.open_event(plain, [with_list]),
+        world.open_event(plain, [ssh], rule_ids=False, template=cloudtrail.OLD_FORMAT_TEMPLATE),
+    ]
+    [rule] = world.authorize(
+        plain, [{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+    )
+    update = {
+        "SecurityGroupRuleId": rule["SecurityGroupRuleId"],
+        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "CidrIpv4": "0.0.0.0/0"},
+    }
+    world.ec2.modify_security_group_rules(GroupId=plain, SecurityGroupRules=[update])
+    events.append(
+        cloudtrail.modify_event(
+            cloudtrail.load_event(cloudtrail.MODIFY_TEMPLATE),
+            group_id=plain,
+            updates=[update],
+            account=ACCOUNT,
+            region=REGION,
+        )
+    )
+    world.calls.clear()
+    for event in events:
+        remediate(event, world.settings(), world.aws, datetime.now(UTC))
+    called = set(world.calls)
+    assert called <= set(PERMISSIONS)
+    assert {
+        "AuthorizeSecurityGroupIngress",
+        "RevokeSecurityGroupIngress",
+        "Publish",
+        "DescribeSecurityGroupRules",
+    } <= called
+    assert {"DescribeManagedPrefixLists", "GetManagedPrefixListEntries"} <= called
