@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -161,10 +161,12 @@ class Aws:
 
     @classmethod
     def from_environment(cls, region: str | None = None) -> Aws:
-        session = boto3.session.Session(region_name=region)
+        # botocore alone, not boto3: boto3's import pulls in s3transfer, a cold-start cost for nothing here.
+        # The session still follows the standard credential chain, AWS_ENDPOINT_URL and the region settings.
+        session = botocore.session.get_session()
         return cls(
-            ec2=session.client("ec2", config=CLIENT_CONFIG),
-            sns=session.client("sns", config=CLIENT_CONFIG),
+            ec2=cast("EC2Client", session.create_client("ec2", region_name=region, config=CLIENT_CONFIG)),
+            sns=cast("SNSClient", session.create_client("sns", region_name=region, config=CLIENT_CONFIG)),
         )
 
     @requires("DescribeSecurityGroups")
