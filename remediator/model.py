@@ -105,6 +105,9 @@ class RuleEntry(Frozen):
     def content_key(self) -> tuple[str, int | None, int | None, SourceKind, str]:
         network = self.source.network()
         value = str(network) if network is not None else self.source.value
+        if self.protocol == "-1" or (self.from_port, self.to_port) == (-1, -1):
+            # All traffic has no ports: rule listings say -1/-1 where group listings say nothing.
+            return (self.protocol, None, None, self.source.kind, value)
         return (self.protocol, self.from_port, self.to_port, self.source.kind, value)
 
     def ports_text(self) -> str:

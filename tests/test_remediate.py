@@ -433,3 +433,14 @@ def test_every_real_event_is_handled_without_error_and_changes_nothing_it_should
         result = run(world, cloudtrail.load_event(path.name))
         assert result["status"] in {"ignored", "clean"}, path.name
     assert world.ingress(group_id) == LEGIT_ENTRIES
+
+
+def test_all_traffic_in_a_rule_set_with_minus_one_ports_matches_the_group_listing(world: World) -> None:
+    group_id = world.group()
+    permission = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    event = world.open_event(group_id, [permission])
+    for item in event["detail"]["responseElements"]["securityGroupRuleSet"]["items"]:
+        item.update({"fromPort": -1, "toPort": -1})
+    result = run(world, event)
+    assert [f["outcome"] for f in result["findings"]] == ["revoked"]
+    assert world.ingress(group_id) == set()
