@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (`| head`) has gone; stop quietly, as other command-line tools do.
+        sys.stderr.close()
+        return 141
 
 
 def one_line(error: BaseException) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 LOGGER_NAME = "remediator"
 
@@ -38,3 +40,20 @@ def logger() -> logging.Logger:
 
 def log_event(message: str, **fields: Any) -> None:
     logger().info(message, extra={"fields": fields})
+
+
+@contextlib.contextmanager
+def diverted(stream: TextIO | None) -> Iterator[None]:
+    """Send the log lines to another stream, or drop them (None), for a while: the command line's stdout is its own."""
+    log = logger()
+    saved = (list(log.handlers), log.disabled)
+    if stream is None:
+        log.disabled = True
+    else:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        log.handlers = [handler]
+    try:
+        yield
+    finally:
+        log.handlers, log.disabled = saved
