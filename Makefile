@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 # The CDK CLI, pinned, through npx so that no global install is needed.
 CDK := npx --yes aws-cdk@2.1148.1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: venv test lint typecheck unit demo bench synth diff deploy clean
 
@@ -38,13 +39,13 @@ bench: venv
 	$(BIN)/python -m bench
 
 synth: venv
-	$(CDK) synth --app "$(BIN)/python app.py"
+	$(CDK) synth --app "$(BIN)/python app.py" $(CDK_ARGS)
 
 diff: venv
-	$(CDK) diff --app "$(BIN)/python app.py"
+	$(CDK) diff --app "$(BIN)/python app.py" $(CDK_ARGS)
 
 deploy: venv
-	$(CDK) deploy --app "$(BIN)/python app.py" --all
+	$(CDK) deploy --app "$(BIN)/python app.py" --all $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis

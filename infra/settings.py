@@ -90,9 +90,7 @@ class Settings(BaseModel):
     notification_emails: Annotated[tuple[Email, ...], BeforeValidator(_words)] = Field(
         (), description="Email addresses subscribed to the notification topic (each must confirm)."
     )
-    sweep_mode: ModeSetting = Field(
-        Mode.NOTIFY, description="What the scheduled sweep does with risky rules it finds."
-    )
+    sweep_mode: ModeSetting = Field(Mode.NOTIFY, description="What the scheduled sweep does with risky rules it finds.")
     sweep_schedule: Annotated[str, BeforeValidator(_schedule)] = Field(
         "rate(1 day)", description="EventBridge rate(...) or cron(...) of the sweep; empty disables it."
     )

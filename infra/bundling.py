@@ -1,0 +1,200 @@
+"""The Lambda asset: remediator/ plus its runtime dependencies as wheels for Lambda's platform, built without Docker."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_PACKAGE = REPO_ROOT / "remediator"
+REQUIREMENTS = REPO_ROOT / "requirements.txt"
+
+# The wheel platform tag pip must pick for each Lambda architecture (keyed by name: jsii hands out a new
+# proxy object on every access of Architecture.ARM_64, so the objects themselves make poor keys).
+WHEEL_PLATFORMS: dict[str, str] = {
+    lambda_.Architecture.ARM_64.name: "manylinux2014_aarch64",
+    lambda_.Architecture.X86_64.name: "manylinux2014_x86_64",
+}
+
+# Left out of the asset because every Lambda Python runtime already has them: boto3 and botocore are
+# 8x the rest of the asset (~33 of ~40 MB unpacked), and every call the remediator makes
+# (remediator/permissions.py) is years older than the SDK of the newest runtime; tests/infra checks that
+# the handler imports and those operations exist with an SDK as old as the runtime's.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore"})
+
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def wheel_platform(architecture: lambda_.Architecture) -> str:
+    """The pip --platform of an architecture, or an error naming the ones this module knows."""
+    try:
+        return WHEEL_PLATFORMS[architecture.name]
+    except KeyError:
+        raise ValueError(f"no wheel platform for architecture {architecture.name}: {sorted(WHEEL_PLATFORMS)}") from None
+
+
+def python_version(runtime: lambda_.Runtime) -> str:
+    """The pip --python-version of a Python runtime: python3.14 -> 3.14."""
+    if runtime.family != lambda_.RuntimeFamily.PYTHON:
+        raise ValueError(f"{runtime.name} is not a Python runtime")
+    return runtime.name.removeprefix("python")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def bundled_requirements(text: str) -> list[str]:
+    """The lines of a requirements file that go into the asset: all but comments and the runtime's SDK."""
+    kept = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name = _REQUIREMENT_NAME.match(line)
+        if name and _canonical(name[1]) in RUNTIME_PROVIDED:
+            continue
+        kept.append(line)
+    return kept
+
+
+def _source_files(source: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in source.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+
+
+def asset_hash(*, platform: str, python: str, source: Path = SOURCE_PACKAGE, requirements: Path = REQUIREMENTS) -> str:
+    """A hash of all the asset is built from, so that CDK neither fingerprints the repo nor redeploys needlessly."""
+    digest = hashlib.sha256()
+    # This module is part of the recipe: changing how the asset is built changes the hash.
+    for part in (platform, python, Path(__file__).read_text(), requirements.read_text()):
+        digest.update(part.encode() + b"\0")
+    for path in _source_files(source):
+        digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_asset(
+    output_dir: Path,
+    *,
+    platform: str,
+    python: str,
+    source: Path = SOURCE_PACKAGE,
+    requirements: Path = REQUIREMENTS,
+    pip: Sequence[str] = (sys.executable, "-m", "pip"),
+) -> None:
+    """Install the runtime dependencies as wheels for `platform` and `python` into `output_dir`, add `source`."""
+    kept = bundled_requirements(requirements.read_text())
+    if kept:
+        with tempfile.TemporaryDirectory() as work:
+            filtered = Path(work) / "requirements.txt"
+            filtered.write_text("\n".join(kept) + "\n")
+            command = [
+                *pip,
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                # Byte code compiled by the host's Python is of no use to the runtime's: leave it out.
+                "--no-compile",
+                # Binary wheels only: pip must not build a native extension for the host's platform.
+                "--only-binary=:all:",
+                "--platform",
+                platform,
+                "--implementation",
+                "cp",
+                "--python-version",
+                python,
+                "--target",
+                str(output_dir),
+                "--requirement",
+                str(filtered),
+            ]
+            subprocess.run(command, check=True)  # noqa: S603 - a fixed command, no shell
+    shutil.copytree(source, output_dir / source.name, ignore=_IGNORED, dirs_exist_ok=True)
+    for cache in sorted(output_dir.rglob("__pycache__"), reverse=True):
+        shutil.rmtree(cache)
+
+
+@jsii.implements(ILocalBundling)
+class LocalBundling:
+    """Builds the asset on the host with pip's cross-platform wheel selection; Docker is the fallback."""
+
+    def __init__(self, *, platform: str, python: str, source: Path, requirements: Path) -> None:
+        self.platform = platform
+        self.python = python
+        self.source = source
+        self.requirements = requirements
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
+        """Build into `output_dir`; False (after saying why) lets CDK bundle in the Docker image instead."""
+        try:
+            build_asset(
+                Path(output_dir),
+                platform=self.platform,
+                python=self.python,
+                source=self.source,
+                requirements=self.requirements,
+            )
+        except (OSError, subprocess.CalledProcessError) as error:
+            print(f"sg-remediator: local bundling failed ({error}); trying Docker", file=sys.stderr)
+            return False
+        return True
+
+
+def _docker_command(*, platform: str, python: str, source: Path, requirements: Path) -> list[str]:
+    """The same build inside the runtime's bundling image, for hosts where local bundling fails."""
+    names = "|".join(sorted(RUNTIME_PROVIDED))
+    script = " && ".join(
+        [
+            "set -eu",
+            f"(grep -viE '^[[:space:]]*({names})([^A-Za-z0-9._-]|$)' /asset-input/{requirements.name}"
+            " | sed 's/#.*//' | grep -v '^[[:space:]]*$' > /tmp/requirements.txt || true)",
+            "(test ! -s /tmp/requirements.txt || pip install --quiet --no-compile --only-binary=:all:"
+            f" --platform {platform} --implementation cp --python-version {python}"
+            " --target /asset-output --requirement /tmp/requirements.txt)",
+            f"cp -r /asset-input/{source.name} /asset-output/",
+            "find /asset-output -name __pycache__ -prune -exec rm -rf {} +",
+        ]
+    )
+    return ["bash", "-c", script]
+
+
+def lambda_code(
+    *,
+    runtime: lambda_.Runtime,
+    architecture: lambda_.Architecture,
+    source: Path = SOURCE_PACKAGE,
+    requirements: Path = REQUIREMENTS,
+) -> lambda_.Code:
+    """The function's code: the asset built locally (or in Docker), hashed from what it is built from."""
+    if source.parent != requirements.parent:
+        raise ValueError("the source package and requirements.txt must share a directory (the asset root)")
+    platform = wheel_platform(architecture)
+    python = python_version(runtime)
+    return lambda_.Code.from_asset(
+        str(source.parent),
+        asset_hash=asset_hash(platform=platform, python=python, source=source, requirements=requirements),
+        asset_hash_type=AssetHashType.CUSTOM,
+        bundling=BundlingOptions(
+            image=runtime.bundling_image,
+            command=_docker_command(platform=platform, python=python, source=source, requirements=requirements),
+            environment={"HOME": "/tmp", "PIP_NO_CACHE_DIR": "1"},  # noqa: S108 - inside the container
+            local=LocalBundling(platform=platform, python=python, source=source, requirements=requirements),
+        ),
+    )

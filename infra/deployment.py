@@ -1,0 +1,45 @@
+"""What app.py builds: the settings from the app's context, one stack per region, and the cdk-nag checks."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra.settings import Settings
+from infra.stack import RemediatorStack
+
+STACK_NAME = "SgRemediator"
+
+
+def settings_of(app: App) -> Settings:
+    """The app's context settings, validated (a ContextError names the bad key)."""
+    return Settings.from_context({key: app.node.try_get_context(key) for key in Settings.model_fields})
+
+
+def add_stacks(
+    app: App, *, settings: Settings, account: str | None, default_region: str | None
+) -> list[RemediatorStack]:
+    """One stack per region of `settings.regions`, or one in `default_region` (agnostic if that is None).
+
+    CloudTrail hands each event to EventBridge in the region of the call, so each region needs its own rule
+    and function.
+    """
+    if not settings.regions:
+        env = Environment(account=account, region=default_region) if account or default_region else None
+        return [RemediatorStack(app, STACK_NAME, settings=settings, env=env)]
+    return [
+        RemediatorStack(
+            app,
+            f"{STACK_NAME}-{region}",
+            settings=settings,
+            env=Environment(account=account, region=region),
+        )
+        for region in settings.regions
+    ]
+
+
+def build(app: App, *, account: str | None, default_region: str | None) -> list[RemediatorStack]:
+    """Everything app.py synthesizes; synthesis then fails on any unacknowledged AWS Solutions finding."""
+    stacks = add_stacks(app, settings=settings_of(app), account=account, default_region=default_region)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return stacks
