@@ -1,0 +1,155 @@
+"""The scan of a region's existing rules, shared by the `scan` command and the scheduled sweep."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from remediator.effects import Aws
+from remediator.model import Action, Frozen, GroupPolicy, GroupState, SourceKind
+from remediator.policy import policy_from_tags
+from remediator.remediate import Planned, plan_group
+from remediator.settings import Settings
+
+# The order in which the summary line names the actions, the most disruptive first.
+ACTION_ORDER = (Action.REVOKE, Action.NARROW, Action.NOTIFY, Action.IGNORE)
+ACTION_WORDS = {Action.REVOKE: "revoke", Action.NARROW: "narrow", Action.NOTIFY: "notify", Action.IGNORE: "ignored"}
+
+Progress = Callable[[int], None]
+
+
+class GroupScan(Frozen):
+    """A group with at least one risky ingress entry: its policy and the decision on each risky entry."""
+
+    group: GroupState
+    attached: bool
+    policy: GroupPolicy
+    plans: tuple[Planned, ...]
+
+
+class Inventory(Frozen):
+    """What the scan of one region found: how many groups it read, and the groups with risky entries by id."""
+
+    region: str
+    groups_scanned: int
+    findings: tuple[GroupScan, ...]
+
+
+class Row(Frozen):
+    """One risky ingress rule as the scan reports it."""
+
+    region: str
+    group_id: str
+    group_name: str
+    vpc_id: str | None
+    attached: bool
+    protocol: str
+    ports: str
+    source: str
+    risk: str
+    mode: str
+    action: str
+    would: str
+    narrow_to: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def referenced_prefix_lists(groups: Iterable[GroupState]) -> set[str]:
+    return {
+        entry.source.value for group in groups for entry in group.ingress if entry.source.kind == SourceKind.PREFIX_LIST
+    }
+
+
+def scan_region(aws: Aws, settings: Settings, now: datetime, *, progress: Progress | None = None) -> Inventory:
+    """Read every group of the region in pages, resolve each prefix list once, and decide on every risky entry.
+
+    Read-only: besides the pages of groups and network interfaces it calls only `aws.prefix_lists`.
+    """
+    groups: list[GroupState] = []
+    for group in aws.iter_groups():
+        groups.append(group)
+        if progress is not None:
+            progress(len(groups))
+    prefix_lists = aws.prefix_lists(referenced_prefix_lists(groups))
+    planned: list[tuple[GroupState, GroupPolicy, list[Planned]]] = []
+    for group in sorted(groups, key=lambda g: g.group_id):
+        plans = plan_group(group, group.ingress, settings=settings, aws=aws, now=now, prefix_lists=prefix_lists)
+        if plans:
+            planned.append((group, policy_from_tags(group.tags, settings, now), plans))
+    # Attachment only matters for what was found, so a clean region costs no call for it.
+    attached = aws.attached_group_ids() if planned else frozenset()
+    return Inventory(
+        region=aws.ec2.meta.region_name,
+        groups_scanned=len(groups),
+        findings=tuple(
+            GroupScan(group=group, attached=group.group_id in attached, policy=policy, plans=tuple(plans))
+            for group, policy, plans in planned
+        ),
+    )
+
+
+def consequence(plan: Planned, policy: GroupPolicy) -> str:
+    """What the handler (or a sweep that acts) would do with the entry: revoke, narrow to …, notify, ignored."""
+    decision = plan.decision
+    if decision.action == Action.NARROW:
+        return "narrow to " + ", ".join(source.value for source in decision.narrow_to)
+    if decision.action == Action.IGNORE:
+        return f"ignored until {policy.expires_at}" if policy.expires_at else "ignored"
+    return ACTION_WORDS[decision.action]
+
+
+def row_of(region: str, found: GroupScan, plan: Planned) -> Row:
+    group, entry, decision = found.group, plan.entry, plan.decision
+    return Row(
+        region=region,
+        group_id=group.group_id,
+        group_name=group.group_name,
+        vpc_id=group.vpc_id,
+        attached=found.attached,
+        protocol=entry.protocol,
+        ports=entry.ports_text(),
+        source=entry.source.value,
+        risk=plan.risk,
+        mode=decision.mode.value,
+        action=ACTION_WORDS[decision.action],
+        would=consequence(plan, found.policy),
+        narrow_to=tuple(source.value for source in decision.narrow_to),
+        # The "opted out until" note says again what `would` says.
+        notes=tuple(note for note in decision.notes if not note.startswith("opted out")),
+    )
+
+
+def rows_of(inventory: Inventory) -> list[Row]:
+    """One row per risky rule, by group id and then by rule."""
+    return [
+        row_of(inventory.region, found, plan)
+        for found in inventory.findings
+        for plan in sorted(found.plans, key=rule_order)
+    ]
+
+
+def rule_order(plan: Planned) -> tuple[str, int, int, str, str]:
+    entry = plan.entry
+    # Ports may be absent (all traffic), and None does not compare with numbers.
+    first = -1 if entry.from_port is None else entry.from_port
+    last = -1 if entry.to_port is None else entry.to_port
+    return (entry.protocol, first, last, entry.source.kind.value, entry.source.value)
+
+
+def count_by_action(rows: Iterable[Row]) -> dict[str, int]:
+    """How many rules each action would apply to, every action named (zero included), in ACTION_ORDER."""
+    counts = Counter(row.action for row in rows)
+    return {ACTION_WORDS[action]: counts.get(ACTION_WORDS[action], 0) for action in ACTION_ORDER}
+
+
+def summary_line(rows: list[Row], groups_scanned: int) -> str:
+    """E.g. `3 risky rules in 2 of 40 groups (1 attached to no interface): 2 revoke, 0 narrow, 1 notify, 0 ignored`."""
+    groups = {(row.region, row.group_id) for row in rows}
+    unattached = {(row.region, row.group_id) for row in rows if not row.attached}
+    rules = "rule" if len(rows) == 1 else "rules"
+    counts = ", ".join(f"{count} {word}" for word, count in count_by_action(rows).items())
+    return (
+        f"{len(rows)} risky {rules} in {len(groups)} of {groups_scanned} groups "
+        f"({len(unattached)} attached to no interface): {counts}"
+    )

@@ -1,0 +1,321 @@
+"""The scheduled sweep through the Lambda handler: one summary by default, each group's policy when asked."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import REGION, World
+
+from remediator import effects, handler
+from remediator.effects import Aws, RevokeResult
+from remediator.inventory import Row
+from remediator.model import Mode
+from remediator.settings import current_settings
+from remediator.sweep import LISTED_RULES, SweepLine, SweepReport, notification, sweep
+
+SCHEDULED = {
+    "version": "0",
+    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2025-01-01T03:00:00Z",
+    "region": REGION,
+    "resources": ["arn:aws:events:eu-west-1:123456789012:rule/sweep"],
+    "detail": {},
+}
+SSH_WORLD: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+HTTPS_WORLD: dict[str, Any] = {
+    "IpProtocol": "tcp",
+    "FromPort": 443,
+    "ToPort": 443,
+    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+}
+NARROW_TAGS = {"remediator:mode": "narrow", "remediator:allowed-cidrs": "203.0.113.0/24"}
+
+
+class Groups:
+    """An untagged group, one to narrow, one to notify about and one opted out, each with SSH open to the world."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.plain = world.group("plain")
+        self.narrow = world.group("narrow", NARROW_TAGS)
+        self.watched = world.group("watched", {"remediator:mode": "notify"})
+        self.bastion = world.group("bastion", {"remediator:mode": "ignore"})
+        for group_id in self.ids():
+            world.authorize(group_id, [SSH_WORLD, HTTPS_WORLD])
+
+    def ids(self) -> list[str]:
+        return [self.plain, self.narrow, self.watched, self.bastion]
+
+    def rules(self) -> dict[str, set[tuple[str, int | None, int | None, str]]]:
+        return {group_id: self.world.ingress(group_id) for group_id in self.ids()}
+
+
+@pytest.fixture
+def groups(world: World) -> Groups:
+    return Groups(world)
+
+
+@pytest.fixture
+def lambda_env(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The Lambda's environment: the topic set, settings and clients read afresh by the handler."""
+    monkeypatch.setenv("REMEDIATOR_TOPIC_ARN", world.topic_arn)
+    current_settings.cache_clear()
+    effects.default_aws.cache_clear()
+    yield monkeypatch
+    current_settings.cache_clear()
+    effects.default_aws.cache_clear()
+
+
+def run_sweep(world: World, env: pytest.MonkeyPatch, **variables: str) -> dict[str, Any]:
+    """The handler invoked by the schedule, on the world's counted clients."""
+    for name, value in variables.items():
+        env.setenv(name, value)
+    current_settings.cache_clear()
+    env.setattr(handler, "default_aws", lambda: world.aws)
+    world.calls.clear()
+    return handler.handler(SCHEDULED, None)
+
+
+def test_by_default_the_sweep_changes_nothing_and_sends_one_summary(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    before = groups.rules()
+
+    # The handler's own clients, as in Lambda.
+    result = handler.handler(SCHEDULED, None)
+
+    assert groups.rules() == before
+    [message] = world.messages()
+    assert message["subject"] == f"[sg-remediator] sweep found 3 risky rules in {REGION}"
+    body = message["body"]
+    assert "Sweep mode: notify (REMEDIATOR_SWEEP_MODE): nothing was changed." in body
+    assert "each group's policy would give: 1 revoke, 1 narrow, 1 notify." in body
+    assert f"{groups.plain} (plain), VPC {world.vpc_id}, attached to no network interface" in body
+    assert "acting, the sweep would: revoke" in body
+    assert "acting, the sweep would: narrow to 203.0.113.0/24" in body
+    assert "acting, the sweep would: notify" in body
+    assert groups.bastion not in body
+    assert "Not listed: 1 risky rule in groups opted out (remediator:mode=ignore)." in body
+    assert message["attributes"] == {"mode": "notify", "action": "sweep"}
+    assert result["sweep_mode"] == "notify"
+    assert result["risky_rules"] == 4
+    assert result["by_action"] == {"revoke": 1, "narrow": 1, "notify": 1, "ignored": 1}
+    assert result["by_outcome"] == {"ignored": 1, "notified": 3}
+    assert result["notified"] is True
+    json.dumps(result)
+
+
+def test_the_notify_sweep_reads_pages_and_publishes_once(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    run_sweep(world, lambda_env)
+
+    assert world.calls == ["DescribeSecurityGroups", "DescribeNetworkInterfaces", "Publish"]
+
+
+def test_a_clean_region_sends_nothing(world: World, lambda_env: pytest.MonkeyPatch) -> None:
+    world.authorize(world.group("web"), [HTTPS_WORLD])
+
+    result = run_sweep(world, lambda_env)
+
+    assert world.messages() == []
+    assert result["notified"] is False
+    assert result["risky_rules"] == 0
+    assert world.calls == ["DescribeSecurityGroups"]
+
+
+def test_only_opted_out_rules_send_nothing(world: World, lambda_env: pytest.MonkeyPatch) -> None:
+    world.authorize(world.group("bastion", {"remediator:mode": "ignore"}), [SSH_WORLD])
+
+    result = run_sweep(world, lambda_env)
+
+    assert world.messages() == []
+    assert result["by_outcome"] == {"ignored": 1}
+
+
+def test_the_ignore_sweep_only_logs_one_line_per_finding(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = groups.rules()
+
+    result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="ignore")
+
+    assert groups.rules() == before
+    assert world.messages() == []
+    assert result["notified"] is False
+    assert "Publish" not in world.calls
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    findings = [line for line in logged if line["message"] == "sweep finding"]
+    assert sorted(line["group_id"] for line in findings) == sorted(
+        [groups.plain, groups.narrow, groups.watched, groups.bastion]
+    )
+    plain = next(line for line in findings if line["group_id"] == groups.plain)
+    assert plain["would"] == "revoke"
+    assert plain["attached"] is False
+    assert plain["sweep_mode"] == "ignore"
+    assert [line["message"] for line in logged][-1] == "sweep done"
+
+
+@pytest.mark.parametrize("mode", ["revoke", "narrow"])
+def test_an_acting_sweep_applies_each_groups_policy_as_the_handler_does(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch, mode: str
+) -> None:
+    before = groups.rules()
+
+    result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE=mode)
+
+    after = groups.rules()
+    assert after[groups.plain] == {("tcp", 443, 443, "0.0.0.0/0")}
+    assert after[groups.narrow] == {("tcp", 443, 443, "0.0.0.0/0"), ("tcp", 22, 22, "203.0.113.0/24")}
+    assert after[groups.watched] == before[groups.watched]
+    assert after[groups.bastion] == before[groups.bastion]
+    assert result["by_outcome"] == {"ignored": 1, "narrowed": 1, "notified": 1, "revoked": 1}
+    [message] = world.messages()
+    assert message["subject"] == f"[sg-remediator] sweep closed 2 of 3 risky rules in {REGION}"
+    assert f"Sweep mode: {mode} (REMEDIATOR_SWEEP_MODE)" in message["body"]
+    assert "Outcome:   revoked" in message["body"]
+    assert "Outcome:   narrowed" in message["body"]
+    assert "Outcome:   left open (notify mode)" in message["body"]
+
+
+def test_an_acting_sweep_costs_a_describe_and_a_revoke_per_group_it_closes(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    # Groups come by id: the order of the two closed groups' calls follows their ids.
+    per_group = {
+        groups.plain: ["DescribeSecurityGroupRules", "RevokeSecurityGroupIngress"],
+        groups.narrow: ["DescribeSecurityGroupRules", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"],
+    }
+    acting = [call for group_id in sorted(per_group) for call in per_group[group_id]]
+    assert world.calls == ["DescribeSecurityGroups", "DescribeNetworkInterfaces", *acting, "Publish"]
+
+
+def test_a_dry_run_sweep_changes_nothing_and_says_what_it_would_close(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    before = groups.rules()
+
+    result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke", REMEDIATOR_DRY_RUN="true")
+
+    assert groups.rules() == before
+    assert result["by_outcome"] == {"ignored": 1, "notified": 1, "would-narrow": 1, "would-revoke": 1}
+    [message] = world.messages()
+    assert message["subject"] == f"[sg-remediator] sweep would close 2 of 3 risky rules in {REGION}"
+    assert "DRY RUN: the remediator changed nothing" in message["body"]
+    assert not [call for call in world.calls if not call.startswith("Describe") and call != "Publish"]
+
+
+def test_a_second_acting_sweep_finds_only_what_policy_leaves_open(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+    world.messages()
+
+    result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    assert result["by_outcome"] == {"ignored": 1, "notified": 1}
+    assert "RevokeSecurityGroupIngress" not in world.calls
+
+
+def test_a_group_the_sweep_cannot_change_does_not_stop_the_others(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    real_revoke = Aws.revoke
+
+    def revoke(aws: Aws, group_id: str, rule_ids: tuple[str, ...]) -> RevokeResult:
+        if group_id == groups.plain:
+            error = {"Error": {"Code": "UnauthorizedOperation", "Message": "denied by an SCP"}}
+            raise ClientError(error, "RevokeSecurityGroupIngress")  # type: ignore[arg-type]
+        return real_revoke(aws, group_id, rule_ids)
+
+    lambda_env.setattr(Aws, "revoke", revoke)
+
+    result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    assert ("tcp", 22, 22, "0.0.0.0/0") in world.ingress(groups.plain)
+    assert ("tcp", 22, 22, "203.0.113.0/24") in world.ingress(groups.narrow)
+    assert result["failed"] == [groups.plain]
+    [message] = world.messages()
+    assert "left open: the remediator could not change it" in message["body"]
+    assert "UnauthorizedOperation" in message["body"]
+
+
+def test_out_of_time_the_sweep_leaves_the_rest_for_the_next_one(world: World, groups: Groups) -> None:
+    ticks = itertools.count()
+
+    # Each look at the clock is a second later; with a budget of 1.5 s only the first group to close is closed.
+    def clock() -> float:
+        return float(next(ticks))
+
+    settings = world.settings(REMEDIATOR_SWEEP_MODE="revoke")
+    result = sweep(settings, world.aws, datetime.now(UTC), budget_seconds=1.5, clock=clock)
+
+    first, second = sorted([groups.plain, groups.narrow])
+    assert ("tcp", 22, 22, "0.0.0.0/0") not in world.ingress(first)
+    assert ("tcp", 22, 22, "0.0.0.0/0") in world.ingress(second)
+    assert result["by_outcome"]["deferred"] == 1
+    [message] = world.messages()
+    assert "1 rule left for the next sweep" in message["body"]
+
+
+def test_the_listing_is_capped_and_says_how_to_see_the_rest(world: World, lambda_env: pytest.MonkeyPatch) -> None:
+    for number in range(LISTED_RULES + 5):
+        world.authorize(world.group(f"g{number:03}"), [SSH_WORLD])
+
+    run_sweep(world, lambda_env)
+
+    [message] = world.messages()
+    body = message["body"]
+    assert f"\n{LISTED_RULES}. sg-" in body
+    assert f"\n{LISTED_RULES + 1}. sg-" not in body
+    assert "... and 5 more risky rules, not listed here." in body
+    assert f"python -m remediator scan --region {REGION}" in body
+
+
+def big_line(number: int) -> SweepLine:
+    row = Row(
+        region=REGION,
+        group_id=f"sg-{number:017x}",
+        group_name="n" * 255,
+        vpc_id="vpc-00000000000000001",
+        attached=False,
+        protocol="tcp",
+        ports="tcp/22",
+        source="0.0.0.0/0",
+        risk="r" * 300,
+        mode="revoke",
+        action="revoke",
+        would="revoke",
+        narrow_to=(),
+        notes=("x" * 2000,),
+    )
+    return SweepLine(row=row, outcome="notified", details=())
+
+
+def test_the_message_fits_sns_however_long_the_names_and_notes() -> None:
+    report = SweepReport(
+        region=REGION,
+        sweep_mode=Mode.NOTIFY,
+        dry_run=False,
+        groups_scanned=5000,
+        lines=tuple(big_line(number) for number in range(LISTED_RULES)),
+    )
+
+    subject, body = notification(report)
+
+    assert len(body.encode()) < 256 * 1024 - 2048
+    assert "more risky rules, not listed here" in body
+    assert subject == f"[sg-remediator] sweep found {LISTED_RULES} risky rules in {REGION}"
+    assert len(subject) <= 100
+    assert subject.isascii()
