@@ -54,12 +54,18 @@ def added_entries(call: SecurityGroupCall, group: GroupState, aws: Aws) -> tuple
     return call.entries
 
 
-def with_rule_ids(plans: list[Planned], group_id: str, aws: Aws) -> list[Planned]:
-    """Fill in the rule ids of entries to close that lack one (old response format) with one describe."""
+def with_rule_ids(
+    plans: list[Planned], group_id: str, aws: Aws, *, current: tuple[RuleEntry, ...] | None = None
+) -> list[Planned]:
+    """Fill in the rule ids of entries to close that lack one (old response format) with one describe.
+
+    `current` is the group's ingress rules when already described (the sweep's batched describe): no call then.
+    """
     lacking = [p for p in plans if p.present and not p.entry.rule_id and p.decision.action in CLOSING]
     if not lacking:
         return plans
-    current = aws.ingress_rules(group_id)
+    if current is None:
+        current = aws.ingress_rules(group_id)
     filled: list[Planned] = []
     for plan in plans:
         match = next((rule for rule in current if rule.same_rule(plan.entry)), None) if plan in lacking else None

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from remediator.effects import GROUP_GONE, Aws, error_code
 from remediator.inventory import GroupScan, Row, count_by_action, row_of, rule_order, scan_region
 from remediator.log import log_event
-from remediator.model import Action, Frozen, Mode, Outcome
+from remediator.model import Action, Frozen, Mode, Outcome, RuleEntry
 from remediator.policy import EXPIRES_TAG, MODE_TAG
 from remediator.remediate import CLOSING, Planned, act, with_rule_ids
 from remediator.report import OUTCOME_TEXT, SUBJECT_LIMIT
@@ -65,11 +65,17 @@ def sweep(
     started = clock()
     inventory = scan_region(aws, settings, now)
     acting = settings.sweep_mode in ACTING_MODES
+    current = CurrentRules(aws, [found.group.group_id for found in inventory.findings if closes_rules(found)])
     lines: list[SweepLine] = []
     for found in inventory.findings:
         if acting:
             group_lines = act_on(
-                found, inventory.region, settings.dry_run, aws, out_of_time=lambda: clock() - started > budget_seconds
+                found,
+                inventory.region,
+                settings.dry_run,
+                aws,
+                current=current,
+                out_of_time=lambda: clock() - started > budget_seconds,
             )
         else:
             group_lines = left_alone(found, inventory.region)
@@ -100,19 +106,50 @@ def reported_only(plan: Planned) -> str:
     return (Outcome.IGNORED if plan.decision.action == Action.IGNORE else Outcome.NOTIFIED).value
 
 
+class CurrentRules:
+    """The ingress rules, with their ids, of the groups with rules to close, in the sweep's order of groups.
+
+    They are described a batch of groups at a time (one call per batch, not one per group), when the sweep comes to
+    the first group of a batch: groups left for the next sweep, or a dry run, cost no call.
+    """
+
+    def __init__(self, aws: Aws, group_ids: list[str]) -> None:
+        self.aws = aws
+        self.order = group_ids
+        self.position = {group_id: index for index, group_id in enumerate(group_ids)}
+        self.known: dict[str, tuple[RuleEntry, ...]] = {}
+
+    def of(self, group_id: str) -> tuple[RuleEntry, ...]:
+        if group_id not in self.known:
+            start = self.position.get(group_id)
+            batch = [group_id] if start is None else self.order[start : start + self.aws.GROUP_IDS_PER_RULES_CALL]
+            self.known.update(self.aws.ingress_rules_of(batch))
+        return self.known[group_id]
+
+
+def closes_rules(found: GroupScan) -> bool:
+    return any(plan.decision.action in CLOSING for plan in found.plans)
+
+
 def act_on(
-    found: GroupScan, region: str, dry_run: bool, aws: Aws, *, out_of_time: Callable[[], bool]
+    found: GroupScan,
+    region: str,
+    dry_run: bool,
+    aws: Aws,
+    *,
+    current: CurrentRules,
+    out_of_time: Callable[[], bool],
 ) -> list[SweepLine]:
-    """The group's policy applied as the handler applies it: one describe for rule ids, then act's calls."""
+    """The group's policy applied as the handler applies it: rule ids from the batched describe, then act's calls."""
     plans = sorted(found.plans, key=rule_order)
-    closing = any(plan.decision.action in CLOSING for plan in plans)
+    closing = closes_rules(found)
     if closing and out_of_time():
         return [
             SweepLine(row=row_of(region, found, plan), outcome=deferred_or_kept(plan), details=()) for plan in plans
         ]
     try:
         if closing and not dry_run:
-            plans = with_rule_ids(plans, found.group.group_id, aws)
+            plans = with_rule_ids(plans, found.group.group_id, aws, current=current.of(found.group.group_id))
         findings = act(found.group, plans, dry_run, aws)
     except ClientError as error:
         # One group the remediator may not change (say, by an SCP) must not stop the sweep of the others.

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import World
 
-from remediator.effects import permission_for
+from remediator.effects import Aws, permission_for
 from remediator.model import RuleEntry, Source, SourceKind
 
 SSH = {
@@ -90,6 +90,31 @@ def test_authorizing_a_rule_that_exists_is_done_and_another_failure_is_reported(
     failure = world.aws.authorize(group_id, entry, Source(kind=SourceKind.IPV4, value="198.51.100.0/24"))
     assert failure is not None
     assert failure.startswith("RulesPerSecurityGroupLimitExceeded")
+
+
+def test_the_ingress_rules_of_many_groups_come_one_describe_per_batch_of_groups(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Aws, "GROUP_IDS_PER_RULES_CALL", 2)
+    ssh, web, empty = world.group("ssh"), world.group("web"), world.group("empty")
+    ssh_ids = {rule["SecurityGroupRuleId"] for rule in world.authorize(ssh, [SSH])}
+    https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+    [web_rule] = world.authorize(web, [https])
+    gone = "sg-0123456789abcdef0"
+
+    found = world.aws.ingress_rules_of([ssh, web, empty, gone, ssh])
+
+    # Four distinct groups, two to a call; each group's default egress rule is left out.
+    assert world.calls == ["DescribeSecurityGroupRules", "DescribeSecurityGroupRules"]
+    assert list(found) == [ssh, web, empty, gone]
+    assert {rule.rule_id for rule in found[ssh]} == ssh_ids
+    assert {rule.source.value for rule in found[ssh]} == {"0.0.0.0/0", "0.0.0.0/1"}
+    assert [(rule.rule_id, rule.source.value, rule.ports_text()) for rule in found[web]] == [
+        (web_rule["SecurityGroupRuleId"], "::/0", "tcp/443")
+    ]
+    assert world.egress(empty)
+    assert found[empty] == ()
+    assert found[gone] == ()
 
 
 def test_describe_of_a_missing_or_malformed_group_is_none(world: World) -> None:

@@ -187,18 +187,60 @@ def test_an_acting_sweep_applies_each_groups_policy_as_the_handler_does(
     assert "Outcome:   left open (notify mode)" in message["body"]
 
 
-def test_an_acting_sweep_costs_a_describe_and_a_revoke_per_group_it_closes(
+def test_an_acting_sweep_costs_one_describe_per_batch_and_a_revoke_per_group_it_closes(
     world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
 ) -> None:
     run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
 
-    # Groups come by id: the order of the two closed groups' calls follows their ids.
+    # One describe gives the rule ids of both groups to close; groups come by id, and their calls in that order.
     per_group = {
-        groups.plain: ["DescribeSecurityGroupRules", "RevokeSecurityGroupIngress"],
-        groups.narrow: ["DescribeSecurityGroupRules", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"],
+        groups.plain: ["RevokeSecurityGroupIngress"],
+        groups.narrow: ["AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"],
     }
     acting = [call for group_id in sorted(per_group) for call in per_group[group_id]]
+    reads = ["DescribeSecurityGroups", "DescribeNetworkInterfaces", "DescribeSecurityGroupRules"]
+    assert world.calls == [*reads, *acting, "Publish"]
+
+
+def test_the_rule_ids_of_more_groups_than_a_batch_take_one_describe_per_batch(
+    world: World, lambda_env: pytest.MonkeyPatch
+) -> None:
+    lambda_env.setattr(Aws, "GROUP_IDS_PER_RULES_CALL", 2)
+    opened = [world.group(f"g{number}") for number in range(5)]
+    for group_id in opened:
+        world.authorize(group_id, [SSH_WORLD, HTTPS_WORLD])
+
+    result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    assert all(world.ingress(group_id) == {("tcp", 443, 443, "0.0.0.0/0")} for group_id in opened)
+    assert result["by_outcome"] == {"revoked": 5}
+    describe, revoke = "DescribeSecurityGroupRules", "RevokeSecurityGroupIngress"
+    acting = [describe, revoke, revoke, describe, revoke, revoke, describe, revoke]
     assert world.calls == ["DescribeSecurityGroups", "DescribeNetworkInterfaces", *acting, "Publish"]
+
+
+def test_a_failed_describe_of_rules_fails_its_group_and_the_next_group_is_tried_again(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    real_lookup = Aws.ingress_rules_of
+    asked: list[list[str]] = []
+
+    def ingress_rules_of(aws: Aws, group_ids: list[str]) -> dict[str, Any]:
+        asked.append(list(group_ids))
+        if len(asked) == 1:
+            error = {"Error": {"Code": "UnauthorizedOperation", "Message": "denied by an SCP"}}
+            raise ClientError(error, "DescribeSecurityGroupRules")  # type: ignore[arg-type]
+        return real_lookup(aws, group_ids)
+
+    lambda_env.setattr(Aws, "ingress_rules_of", ingress_rules_of)
+
+    result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    first, second = sorted([groups.plain, groups.narrow])
+    assert asked == [[first, second], [second]]
+    assert result["failed"] == [first]
+    assert ("tcp", 22, 22, "0.0.0.0/0") in world.ingress(first)
+    assert ("tcp", 22, 22, "0.0.0.0/0") not in world.ingress(second)
 
 
 def test_a_dry_run_sweep_changes_nothing_and_says_what_it_would_close(
@@ -267,6 +309,22 @@ def test_out_of_time_the_sweep_leaves_the_rest_for_the_next_one(world: World, gr
     assert result["by_outcome"]["deferred"] == 1
     [message] = world.messages()
     assert "1 rule left for the next sweep" in message["body"]
+
+
+def test_a_batch_of_groups_the_sweep_has_no_time_for_is_not_described(
+    world: World, groups: Groups, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Aws, "GROUP_IDS_PER_RULES_CALL", 1)
+    ticks = itertools.count()
+
+    def clock() -> float:
+        return float(next(ticks))
+
+    settings = world.settings(REMEDIATOR_SWEEP_MODE="revoke")
+    result = sweep(settings, world.aws, datetime.now(UTC), budget_seconds=1.5, clock=clock)
+
+    assert result["by_outcome"]["deferred"] == 1
+    assert world.calls.count("DescribeSecurityGroupRules") == 1
 
 
 def test_the_listing_is_capped_and_says_how_to_see_the_rest(world: World, lambda_env: pytest.MonkeyPatch) -> None:
