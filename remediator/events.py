@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from remediator.model import Frozen, RuleEntry, Source, SourceKind
 from remediator.risk import normalize_protocol
@@ -16,6 +17,8 @@ CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
 
 T = TypeVar("T")
+# json.loads reads the escape \ud800 as a lone surrogate, which no UTF-8 encoder (botocore, the log) accepts.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def unwrap_items(value: object) -> object:
@@ -37,6 +40,12 @@ class Wire(BaseModel):
     """Base of the CloudTrail wire models: immutable, unknown keys ignored, numbers read as text."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def sendable_text(cls, value: object) -> object:
+        """Text as it can be sent on to AWS and the log: each lone surrogate replaced by U+FFFD."""
+        return LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 class WireIpRange(Wire):
@@ -282,10 +291,13 @@ def read_call(event: object) -> SecurityGroupCall | Unreadable:
         return Unreadable(reason=f"malformed CloudTrail record: {first_error(error)}")
     request = record.request or WireRequest()
     response = record.response or WireResponse()
-    with_ids = entries_from_rule_set(response)
     # The request is read too, so that a rule set that lacks an entry (truncated, or partial) misses nothing.
-    without_ids = tuple(e for e in entries_from_request(request) if not any(e.same_rule(r) for r in with_ids))
-    entries = with_ids + without_ids
+    # One entry per rule, the rule set's (with its id) first: a rule listed twice is reported and revoked once.
+    # Keyed by content, not scanned per entry, so that a call of a thousand entries is read in linear time.
+    unique: dict[tuple[object, ...], RuleEntry] = {}
+    for entry in (*entries_from_rule_set(response), *entries_from_request(request)):
+        unique.setdefault(entry.content_key(), entry)
+    entries = tuple(unique.values())
     modify = request.modify
     identity = record.identity
     return SecurityGroupCall(
