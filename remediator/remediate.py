@@ -82,6 +82,7 @@ CLOSING = (Action.REVOKE, Action.NARROW)
 def act(group: GroupState, plans: list[Planned], dry_run: bool, aws: Aws) -> list[Finding]:
     """Carry out the decisions: narrowing authorizations first, then one revoke of every rule to close."""
     details: list[list[str]] = [[] for _ in plans]
+    allowed_any = [False for _ in plans]
     live = [p.present and p.entry.rule_id is not None and p.decision.action in CLOSING for p in plans]
     if not dry_run:
         for index, plan in enumerate(plans):
@@ -90,6 +91,7 @@ def act(group: GroupState, plans: list[Planned], dry_run: bool, aws: Aws) -> lis
             for target in plan.decision.narrow_to:
                 failure = aws.authorize(group.group_id, plan.entry, target)
                 if failure is None:
+                    allowed_any[index] = True
                     details[index].append(f"allowed {plan.entry.ports_text()} from {target.value} instead")
                 else:
                     # Closing the hole comes first: the revoke below goes ahead regardless.
@@ -103,14 +105,16 @@ def act(group: GroupState, plans: list[Planned], dry_run: bool, aws: Aws) -> lis
             entry=plan.entry,
             risk=plan.risk,
             decision=plan.decision,
-            outcome=outcome_of(plan, dry_run, live[index] and plan.entry.rule_id not in gone),
+            outcome=outcome_of(
+                plan, dry_run, closed_now=live[index] and plan.entry.rule_id not in gone, narrowed=allowed_any[index]
+            ),
             details=tuple(details[index]),
         )
         for index, plan in enumerate(plans)
     ]
 
 
-def outcome_of(plan: Planned, dry_run: bool, closed_now: bool) -> Outcome:
+def outcome_of(plan: Planned, dry_run: bool, *, closed_now: bool, narrowed: bool) -> Outcome:
     action = plan.decision.action
     if action == Action.IGNORE:
         return Outcome.IGNORED
@@ -122,7 +126,8 @@ def outcome_of(plan: Planned, dry_run: bool, closed_now: bool) -> Outcome:
         return Outcome.WOULD_NARROW if action == Action.NARROW else Outcome.WOULD_REVOKE
     if not closed_now:
         return Outcome.ALREADY_GONE
-    return Outcome.NARROWED if action == Action.NARROW else Outcome.REVOKED
+    # A narrowing none of whose allowed sources could be added has only revoked.
+    return Outcome.NARROWED if action == Action.NARROW and narrowed else Outcome.REVOKED
 
 
 def plan_group(

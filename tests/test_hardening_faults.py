@@ -448,3 +448,5 @@ def test_an_authorize_failing_during_narrow_still_closes_the_hole_and_says_so(
     assert f"could not allow {PARTNER} (RulesPerSecurityGroupLimitExceeded" in message["body"]
     assert "add it by hand if needed" in message["body"]
     assert result["findings"][0]["notes"]
+    # No allowed source was added, so the rule was revoked, not narrowed.
+    assert result["findings"][0]["outcome"] == "revoked"
