@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from remediator.model import Frozen, GroupState, RuleEntry, Source, SourceKind
+from remediator.model import GroupState, RuleEntry, Source, SourceKind
 from remediator.permissions import PERMISSIONS
 from remediator.risk import PrefixListInfo, normalize_protocol
 
@@ -56,7 +57,8 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-class RevokeResult(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevokeResult:
     """Which rule ids a revoke removed, and which were already gone."""
 
     revoked: tuple[str, ...]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from remediator.model import Frozen, RuleEntry, Source, SourceKind
+from remediator.model import RuleEntry, Source, SourceKind
 from remediator.risk import normalize_protocol
 
 AUTHORIZE_INGRESS = "AuthorizeSecurityGroupIngress"
@@ -157,7 +158,8 @@ class WireEnvelope(Wire):
     time: str | None = None
 
 
-class Actor(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Actor:
     """Who made the call, as CloudTrail tells it (no credentials: the access key id is left out)."""
 
     principal_arn: str | None
@@ -166,7 +168,8 @@ class Actor(Frozen):
     event_time: str | None
 
 
-class SecurityGroupCall(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityGroupCall:
     """A security-group API call read from CloudTrail: the group and the ingress entries it added."""
 
     event_id: str
@@ -181,7 +184,8 @@ class SecurityGroupCall(Frozen):
     modified_rule_ids: tuple[str, ...]
 
 
-class Unreadable(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unreadable:
     """An event that is not a security-group call this remediator can read, and why."""
 
     reason: str
@@ -304,7 +308,9 @@ def read_call(event: object) -> SecurityGroupCall | Unreadable:
         event_id=record.event_id or (envelope.event_id if envelope else None) or "unknown",
         event_name=record.event_name,
         error_code=record.error_code,
-        account=record.account or (envelope.account if envelope else None) or (identity and identity.account_id),
+        account=record.account
+        or (envelope.account if envelope else None)
+        or (identity.account_id if identity else None),
         region=record.region or (envelope.region if envelope else None),
         actor=Actor(
             principal_arn=identity.arn if identity else None,

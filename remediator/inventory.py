@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from remediator.effects import Aws
-from remediator.model import Action, Frozen, GroupPolicy, GroupState, SourceKind
+from remediator.model import Action, GroupPolicy, GroupState, SourceKind
 from remediator.policy import policy_from_tags
 from remediator.remediate import Planned, plan_group
 from remediator.settings import Settings
@@ -19,7 +20,8 @@ ACTION_WORDS = {Action.REVOKE: "revoke", Action.NARROW: "narrow", Action.NOTIFY:
 Progress = Callable[[int], None]
 
 
-class GroupScan(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupScan:
     """A group with at least one risky ingress entry: its policy and the decision on each risky entry."""
 
     group: GroupState
@@ -28,7 +30,8 @@ class GroupScan(Frozen):
     plans: tuple[Planned, ...]
 
 
-class Inventory(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inventory:
     """What the scan of one region found: how many groups it read, and the groups with risky entries by id."""
 
     region: str
@@ -36,7 +39,8 @@ class Inventory(Frozen):
     findings: tuple[GroupScan, ...]
 
 
-class Row(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Row:
     """One risky ingress rule as the scan reports it."""
 
     region: str

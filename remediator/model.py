@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,13 +48,13 @@ class SourceKind(StrEnum):
     SECURITY_GROUP = "security-group"
 
 
-class Frozen(BaseModel):
-    """Base of the value types: immutable, hashable, strict about unknown fields."""
+# The values below are frozen dataclasses: immutable, hashable, keyword-constructed, and cheap to define
+# and to make. The boundaries (the event, the settings) are pydantic models; these values are built from
+# them, already valid, so validating them again would only add to the Lambda's cold start.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class Source(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
     """One source of an ingress rule entry, as AWS spells it (a CIDR, `pl-…` or `sg-…`)."""
 
     kind: SourceKind
@@ -72,11 +70,16 @@ class Source(Frozen):
             return None
 
 
-class PortRange(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortRange:
     """An inclusive range of ports; all traffic is 0-65535."""
 
-    first: Annotated[int, Field(ge=0, le=65535)]
-    last: Annotated[int, Field(ge=0, le=65535)]
+    first: int
+    last: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.first <= 65535 and 0 <= self.last <= 65535):
+            raise ValueError(f"port range {self.first}-{self.last} is outside 0-65535")
 
     def overlaps(self, other: PortRange) -> bool:
         return self.first <= other.last and other.first <= self.last
@@ -88,7 +91,8 @@ class PortRange(Frozen):
 ALL_PORTS = PortRange(first=0, last=65535)
 
 
-class RuleEntry(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleEntry:
     """One source of one ingress permission: the unit AWS gives a security-group rule id."""
 
     protocol: str
@@ -119,14 +123,16 @@ class RuleEntry(Frozen):
         return f"{self.protocol}/{span}"
 
 
-class Risk(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Risk:
     """Why an entry is risky: the risky ports it exposes and how its source is open."""
 
     ports: tuple[PortRange, ...]
     reason: str
 
 
-class GroupPolicy(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupPolicy:
     """The remediation policy of one group, read from its tags and the settings."""
 
     mode: Mode
@@ -135,7 +141,8 @@ class GroupPolicy(Frozen):
     notes: tuple[str, ...]
 
 
-class Decision(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
     """What to do with one risky entry: the action, where narrow sends the traffic, and why."""
 
     action: Action
@@ -144,7 +151,8 @@ class Decision(Frozen):
     notes: tuple[str, ...]
 
 
-class GroupState(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupState:
     """A security group as AWS describes it now: identity, tags and flattened ingress entries."""
 
     group_id: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from remediator.model import Action, Decision, GroupPolicy, Mode, RuleEntry, Source, SourceKind
@@ -43,10 +44,10 @@ def policy_from_tags(tags: Mapping[str, str], settings: Settings, now: datetime)
         if expiry is None:
             # Failing closed: an exception whose end cannot be read does not hold.
             note = f"the {EXPIRES_TAG} tag {expires_raw!r} is not a date or ISO-8601 time, so the exception"
-            return default.model_copy(update={"notes": (f"{note} does not apply",)})
+            return replace(default, notes=(f"{note} does not apply",))
         if expiry <= now:
             note = f"the exception expired on {expires_raw.strip()} ({EXPIRES_TAG}), so the default policy applies"
-            return default.model_copy(update={"notes": (note,)})
+            return replace(default, notes=(note,))
         expires_at = expires_raw.strip()
     mode = settings.default_mode
     if MODE_TAG in tags:

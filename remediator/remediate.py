@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from remediator import report as reporting
 from remediator.effects import Aws
 from remediator.events import HANDLED_EVENTS, MODIFY_RULES, SecurityGroupCall, Unreadable, read_call
 from remediator.log import log_event
-from remediator.model import Action, Decision, Frozen, GroupState, Mode, Outcome, RuleEntry, SourceKind
+from remediator.model import Action, Decision, GroupState, Mode, Outcome, RuleEntry, SourceKind
 from remediator.policy import decide, policy_from_tags
 from remediator.report import EventReport, Finding
 from remediator.risk import PrefixListInfo, assess
@@ -36,7 +37,8 @@ def ignored(event_id: str, reason: str) -> dict[str, Any]:
     return {"event_id": event_id, "status": "ignored", "reason": reason}
 
 
-class Planned(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Planned:
     """A risky entry with its decision, before anything is done; `present` is whether the group still has it."""
 
     entry: RuleEntry
@@ -72,7 +74,7 @@ def with_rule_ids(
         if match is None:
             filled.append(plan)
         else:
-            filled.append(plan.model_copy(update={"entry": plan.entry.model_copy(update={"rule_id": match.rule_id})}))
+            filled.append(replace(plan, entry=replace(plan.entry, rule_id=match.rule_id)))
     return filled
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from remediator.events import Actor
-from remediator.model import Decision, Frozen, GroupState, Outcome, RuleEntry
+from remediator.model import Decision, GroupState, Outcome, RuleEntry
 from remediator.policy import ALLOWED_CIDRS_TAG, EXPIRES_TAG, MODE_TAG
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects.
@@ -19,7 +21,8 @@ OUTCOME_TEXT = {
 }
 
 
-class Finding(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
     """One risky entry, why it is risky, what the policy decided and what became of it."""
 
     entry: RuleEntry
@@ -29,7 +32,8 @@ class Finding(Frozen):
     details: tuple[str, ...]
 
 
-class EventReport(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventReport:
     """The findings of one CloudTrail event on one group."""
 
     event_id: str

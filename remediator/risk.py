@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from remediator.model import ALL_PORTS, Frozen, IpNetwork, PortRange, Risk, RuleEntry, SourceKind
+from remediator.model import ALL_PORTS, IpNetwork, PortRange, Risk, RuleEntry, SourceKind
 
 # Address space that is not reachable from the internet: a network wholly inside it is never "open".
 NON_PUBLIC_NETWORKS: tuple[IpNetwork, ...] = tuple(
@@ -44,14 +45,16 @@ TRAFFIC_PROTOCOLS = {"tcp", "udp", "-1"}
 PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
 
 
-class OpenThresholds(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenThresholds:
     """How wide a network must be to count as open to the internet: this prefix length or shorter."""
 
     ipv4: int
     ipv6: int
 
 
-class PrefixListInfo(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrefixListInfo:
     """What the risk rules need to know of a managed prefix list."""
 
     prefix_list_id: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -99,7 +100,7 @@ def as_json(
             {"region": region, "groups_scanned": scanned_in.get(region), "error": errors.get(region)}
             for region in regions
         ],
-        "rows": [row.model_dump(mode="json") for row in rows],
+        "rows": [asdict(row) for row in rows],
         "summary": {
             "groups_scanned": scanned,
             "risky_rules": len(rows),

@@ -7,9 +7,9 @@ import os
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf
 
-from remediator.model import Frozen, Mode, PortRange, Source
+from remediator.model import Mode, PortRange, Source
 from remediator.risk import OpenThresholds, cidr_is_open
 from remediator.sources import parse_sources
 
@@ -18,15 +18,18 @@ class SettingsError(ValueError):
     """A REMEDIATOR_* variable has a value the remediator cannot use."""
 
 
-class Settings(Frozen):
+class Settings(BaseModel):
     """Everything the remediator is configured with; the same for every event of a deployment."""
 
+    # The values inside are already checked by the parsers below: pydantic checks only their types.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     default_mode: Mode
-    allowed_sources: tuple[Source, ...]
-    risky_ports: tuple[PortRange, ...]
+    allowed_sources: tuple[InstanceOf[Source], ...]
+    risky_ports: tuple[InstanceOf[PortRange], ...]
     topic_arn: str | None
     dry_run: bool
-    thresholds: OpenThresholds
+    thresholds: InstanceOf[OpenThresholds]
     sweep_mode: Mode
 
 

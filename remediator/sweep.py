@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from botocore.exceptions import ClientError
 from remediator.effects import GROUP_GONE, Aws, error_code
 from remediator.inventory import GroupScan, Row, count_by_action, row_of, rule_order, scan_region
 from remediator.log import log_event
-from remediator.model import Action, Frozen, Mode, Outcome, RuleEntry
+from remediator.model import Action, Mode, Outcome, RuleEntry
 from remediator.policy import EXPIRES_TAG, MODE_TAG
 from remediator.remediate import CLOSING, Planned, act, with_rule_ids
 from remediator.report import OUTCOME_TEXT, SUBJECT_LIMIT
@@ -35,7 +36,8 @@ SWEEP_OUTCOME_TEXT = {
 }
 
 
-class SweepLine(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepLine:
     """One risky rule the sweep found, and what became of it: an Outcome value, deferred or failed."""
 
     row: Row
@@ -43,7 +45,8 @@ class SweepLine(Frozen):
     details: tuple[str, ...]
 
 
-class SweepReport(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepReport:
     """What one sweep of a region found and did."""
 
     region: str

@@ -557,7 +557,7 @@ def entries(draw: st.DrawFn) -> Entry:
 @settings(max_examples=3000, deadline=None)
 @given(generated=entries())
 # As wide as the threshold, and wholly "this network": not open.
-@example(generated=Entry("tcp", RuleEntry.model_validate(dict(PROBE, source={"kind": "ipv4", "value": "0.0.0.0/8"}))))
+@example(generated=Entry("tcp", RuleEntry(**PROBE, source=Source(kind=SourceKind.IPV4, value="0.0.0.0/8"))))
 def test_assess_agrees_with_the_oracle(generated: Entry) -> None:
     entry = generated.entry
     risk = assess(entry, DEFAULTS.risky_ports, THRESHOLDS, OWN_LISTS)
@@ -700,7 +700,7 @@ class PrefixListReader:
     default_allowed=st.sampled_from(["", "192.0.2.0/24", "192.0.2.0/24 2001:db8:1::/48"]),
 )
 @example(
-    generated=[Entry("tcp", RuleEntry.model_validate(dict(PROBE, source={"kind": "ipv4", "value": "0.0.0.0/0"})))],
+    generated=[Entry("tcp", RuleEntry(**PROBE, source=Source(kind=SourceKind.IPV4, value="0.0.0.0/0")))],
     tags={MODE_TAG: "ignore", EXPIRES_TAG: "2026-13-01"},
     default_mode="revoke",
     default_allowed="",

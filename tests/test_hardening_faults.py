@@ -210,9 +210,10 @@ def test_persistent_throttling_raises_for_a_retry_and_the_retry_closes_the_hole(
     fault = inject(monkeypatch, aws, operation, code, status, failures=None)
 
     if operation == "AuthorizeSecurityGroupIngress":
-        # Closing the hole comes first: a failed narrowing is reported, not retried.
+        # Closing the hole comes first: a failed narrowing is reported, not retried; with no allowed source
+        # added, the rules were only revoked.
         result = run(scenario, aws)
-        assert [f["outcome"] for f in result["findings"]] == ["narrowed", "narrowed"]
+        assert [f["outcome"] for f in result["findings"]] == ["revoked", "revoked"]
         assert scenario.rules() == LEGIT_RULES
         assert f"could not allow {PARTNER} (RequestLimitExceeded" in world.messages()[0]["body"]
         assert fault.attempts == ATTEMPTS * 4  # two entries, each to two allowed sources

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -21,7 +22,7 @@ SSH_V4 = RuleEntry(
     description="admin",
     rule_id="sgr-1",
 )
-SSH_V6 = SSH_V4.model_copy(update={"source": Source(kind=SourceKind.IPV6, value="::/0")})
+SSH_V6 = replace(SSH_V4, source=Source(kind=SourceKind.IPV6, value="::/0"))
 
 
 @pytest.mark.parametrize(
