@@ -88,6 +88,26 @@ class World:
             region=REGION,
         )
 
+    def modify_to_open_event(self, group_id: str, port: int, *, apply: bool = True) -> tuple[str, dict[str, Any]]:
+        """Add tcp/`port` from a partner's /24, change it to 0.0.0.0/0 (unless `apply` is false), and return
+        the rule id and the ModifySecurityGroupRules event that says it was changed."""
+        closed = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}
+        [rule] = self.authorize(group_id, [closed])
+        update = {
+            "SecurityGroupRuleId": rule["SecurityGroupRuleId"],
+            "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "CidrIpv4": "0.0.0.0/0"},
+        }
+        if apply:
+            self.ec2.modify_security_group_rules(GroupId=group_id, SecurityGroupRules=[update])
+        event = cloudtrail.modify_event(
+            cloudtrail.load_event(cloudtrail.MODIFY_TEMPLATE),
+            group_id=group_id,
+            updates=[update],
+            account=ACCOUNT,
+            region=REGION,
+        )
+        return str(rule["SecurityGroupRuleId"]), event
+
     def ingress(self, group_id: str) -> set[tuple[str, int | None, int | None, str]]:
         """The group's ingress entries as (protocol, from, to, source) tuples."""
         group = self.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]

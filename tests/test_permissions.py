@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import ACCOUNT, REGION, World
+from conftest import World
 
 from remediator import cloudtrail
 from remediator.effects import DECLARED_OPERATIONS
@@ -41,23 +41,7 @@ def test_the_calls_made_on_every_path_are_all_declared(world: World) -> None:
         world.open_event(plain, [with_list]),
         world.open_event(plain, [ssh], rule_ids=False, template=cloudtrail.OLD_FORMAT_TEMPLATE),
     ]
-    [rule] = world.authorize(
-        plain, [{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
-    )
-    update = {
-        "SecurityGroupRuleId": rule["SecurityGroupRuleId"],
-        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "CidrIpv4": "0.0.0.0/0"},
-    }
-    world.ec2.modify_security_group_rules(GroupId=plain, SecurityGroupRules=[update])
-    events.append(
-        cloudtrail.modify_event(
-            cloudtrail.load_event(cloudtrail.MODIFY_TEMPLATE),
-            group_id=plain,
-            updates=[update],
-            account=ACCOUNT,
-            region=REGION,
-        )
-    )
+    events.append(world.modify_to_open_event(plain, 3389)[1])
     world.calls.clear()
     for event in events:
         remediate(event, world.settings(), world.aws, datetime.now(UTC))

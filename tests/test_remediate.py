@@ -172,13 +172,6 @@ def test_narrow_without_an_allowed_source_of_the_family_revokes_and_says_so(worl
     assert "no allowed IPv6 source to narrow to, so the rule was revoked" in message["body"]
 
 
-def test_narrow_to_an_open_allowed_source_revokes_instead(world: World) -> None:
-    group_id = world.group(tags={"remediator:mode": "narrow", "remediator:allowed-cidrs": "0.0.0.0/1"})
-    run(world, world.open_event(group_id, [SSH_WORLD]))
-    assert world.ingress(group_id) == set()
-    assert "0.0.0.0/1 is itself open" in world.messages()[0]["body"]
-
-
 def test_the_account_wide_allowed_cidrs_serve_groups_without_their_own(world: World) -> None:
     group_id = world.group(tags={"remediator:mode": "narrow"})
     run(world, world.open_event(group_id, [SSH_WORLD]), REMEDIATOR_ALLOWED_CIDRS="198.51.100.0/24")
@@ -223,18 +216,21 @@ def test_ignore_changes_nothing_and_only_logs(world: World, capsys: pytest.Captu
     assert '"outcome": "ignored"' in capsys.readouterr().out
 
 
-def test_an_expired_opt_out_no_longer_protects_the_rule(world: World) -> None:
-    group_id = world.group(tags={"remediator:mode": "ignore", "remediator:expires": "2020-01-31"})
-    run(world, world.open_event(group_id, [SSH_WORLD]))
-    assert world.ingress(group_id) == set()
-    assert "the exception expired on 2020-01-31" in world.messages()[0]["body"]
-
-
-def test_an_unknown_mode_tag_falls_back_to_the_default_and_says_so(world: World) -> None:
-    group_id = world.group(tags={"remediator:mode": "ignroe"})
+@pytest.mark.parametrize(
+    ("tags", "said"),
+    [
+        ({"remediator:mode": "narrow", "remediator:allowed-cidrs": "0.0.0.0/1"}, "0.0.0.0/1 is itself open"),
+        ({"remediator:mode": "ignore", "remediator:expires": "2020-01-31"}, "the exception expired on 2020-01-31"),
+        ({"remediator:mode": "ignroe"}, "the remediator:mode tag 'ignroe' is not one of"),
+    ],
+)
+def test_a_policy_that_cannot_hold_falls_back_to_revoke_and_says_why(
+    world: World, tags: dict[str, str], said: str
+) -> None:
+    group_id = world.group(tags=tags)
     run(world, world.open_event(group_id, [SSH_WORLD]), REMEDIATOR_DEFAULT_MODE="revoke")
     assert world.ingress(group_id) == set()
-    assert "the remediator:mode tag 'ignroe' is not one of" in world.messages()[0]["body"]
+    assert said in world.messages()[0]["body"]
 
 
 def test_dry_run_decides_and_notifies_but_changes_nothing(world: World) -> None:
@@ -320,24 +316,10 @@ def test_the_legacy_flat_parameters_without_rule_set_are_remediated(world: World
 
 def test_a_rule_modified_to_open_ssh_is_revoked(world: World) -> None:
     group_id = group_with_legit_rules(world)
-    [rule] = world.authorize(
-        group_id, [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}]
-    )
-    update = {
-        "SecurityGroupRuleId": rule["SecurityGroupRuleId"],
-        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"},
-    }
-    world.ec2.modify_security_group_rules(GroupId=group_id, SecurityGroupRules=[update])
-    event = cloudtrail.modify_event(
-        cloudtrail.load_event(cloudtrail.MODIFY_TEMPLATE),
-        group_id=group_id,
-        updates=[update],
-        account=ACCOUNT,
-        region=REGION,
-    )
+    rule_id, event = world.modify_to_open_event(group_id, 22)
     result = run(world, event)
     assert world.ingress(group_id) == LEGIT_ENTRIES
-    assert [f["rule_id"] for f in result["findings"]] == [rule["SecurityGroupRuleId"]]
+    assert [f["rule_id"] for f in result["findings"]] == [rule_id]
     assert world.calls == [
         "DescribeSecurityGroups",
         "DescribeSecurityGroupRules",
@@ -348,21 +330,8 @@ def test_a_rule_modified_to_open_ssh_is_revoked(world: World) -> None:
 
 def test_a_modify_whose_request_looks_open_but_whose_rule_is_now_closed_changes_nothing(world: World) -> None:
     group_id = world.group()
-    [rule] = world.authorize(
-        group_id, [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}]
-    )
     # The event claims the rule became open; the rule as AWS has it now is what counts.
-    update = {
-        "SecurityGroupRuleId": rule["SecurityGroupRuleId"],
-        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"},
-    }
-    event = cloudtrail.modify_event(
-        cloudtrail.load_event(cloudtrail.MODIFY_TEMPLATE),
-        group_id=group_id,
-        updates=[update],
-        account=ACCOUNT,
-        region=REGION,
-    )
+    _, event = world.modify_to_open_event(group_id, 22, apply=False)
     result = run(world, event)
     assert result["status"] == "clean"
     assert world.ingress(group_id) == {("tcp", 22, 22, "198.51.100.0/24")}
