@@ -17,5 +17,6 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     if is_scheduled(event):
         from remediator.sweep import sweep  # noqa: PLC0415  (the sweep's code stays out of the event path)
 
-        return sweep(settings, default_aws(), datetime.now(UTC))
+        # The scheduled event names the account, which the notification tells people.
+        return sweep(settings, default_aws(), datetime.now(UTC), account=event.get("account"))
     return remediate(event, settings, default_aws(), datetime.now(UTC))

@@ -49,6 +49,7 @@ class SweepLine:
 class SweepReport:
     """What one sweep of a region found and did."""
 
+    account: str | None
     region: str
     sweep_mode: Mode
     dry_run: bool
@@ -61,6 +62,7 @@ def sweep(
     aws: Aws,
     now: datetime,
     *,
+    account: str | None = None,
     budget_seconds: float = TIME_BUDGET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
@@ -86,6 +88,7 @@ def sweep(
             log_finding(line, settings.sweep_mode)
         lines += group_lines
     report = SweepReport(
+        account=account,
         region=inventory.region,
         sweep_mode=settings.sweep_mode,
         dry_run=settings.dry_run,
@@ -244,7 +247,8 @@ def notification(report: SweepReport) -> tuple[str, str]:
     opted_out = len(report.lines) - len(lines)
     head = [
         f"sg-remediator's scheduled sweep {headline(report)} in {len(groups)} of {report.groups_scanned} "
-        f"security groups in {report.region}; {len(unattached)} of these groups are attached to no network "
+        f"security groups in {report.region} (account {report.account or 'unknown'}); "
+        f"{len(unattached)} of these groups are attached to no network "
         "interface today (a risk all the same: they can be attached at any time).",
         "",
     ]

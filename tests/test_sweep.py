@@ -98,6 +98,7 @@ def test_by_default_the_sweep_changes_nothing_and_sends_one_summary(
     assert message["subject"] == f"[sg-remediator] sweep found 3 risky rules in {REGION}"
     body = message["body"]
     assert "Sweep mode: notify (REMEDIATOR_SWEEP_MODE): nothing was changed." in body
+    assert f"in {REGION} (account 123456789012)" in body
     assert "each group's policy would give: 1 revoke, 1 narrow, 1 notify." in body
     assert f"{groups.plain} (plain), VPC {world.vpc_id}, attached to no network interface" in body
     assert "acting, the sweep would: revoke" in body
@@ -363,6 +364,7 @@ def big_line(number: int) -> SweepLine:
 
 def test_the_message_fits_sns_however_long_the_names_and_notes() -> None:
     report = SweepReport(
+        account="123456789012",
         region=REGION,
         sweep_mode=Mode.NOTIFY,
         dry_run=False,
