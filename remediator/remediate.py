@@ -184,16 +184,7 @@ def remediate(event: object, settings: Settings, aws: Aws, now: datetime) -> dic
     if not settings.dry_run:
         plans = with_rule_ids(plans, group.group_id, aws)
     findings = act(group, plans, settings.dry_run, aws)
-    report = EventReport(
-        event_id=call.event_id,
-        event_name=call.event_name,
-        account=call.account,
-        region=call.region,
-        group=group,
-        actor=call.actor,
-        dry_run=settings.dry_run,
-        findings=tuple(findings),
-    )
+    report = reporting.event_report(call, group, tuple(findings), dry_run=settings.dry_run)
     for finding in findings:
         log_event(
             "decision",

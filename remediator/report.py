@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from remediator.events import Actor
+from remediator.events import Actor, SecurityGroupCall
 from remediator.model import Decision, GroupState, Outcome, RuleEntry
 from remediator.policy import ALLOWED_CIDRS_TAG, EXPIRES_TAG, MODE_TAG
 
@@ -44,6 +44,22 @@ class EventReport:
     actor: Actor
     dry_run: bool
     findings: tuple[Finding, ...]
+
+
+def event_report(
+    call: SecurityGroupCall, group: GroupState, findings: tuple[Finding, ...], *, dry_run: bool
+) -> EventReport:
+    """The report of one call's findings on its group."""
+    return EventReport(
+        event_id=call.event_id,
+        event_name=call.event_name,
+        account=call.account,
+        region=call.region,
+        group=group,
+        actor=call.actor,
+        dry_run=dry_run,
+        findings=findings,
+    )
 
 
 def needs_notification(report: EventReport) -> bool:

@@ -39,7 +39,7 @@ from remediator.model import (
 )
 from remediator.policy import decide
 from remediator.remediate import plan_group, remediate, screen
-from remediator.report import EventReport, Finding, attributes, body, subject
+from remediator.report import Finding, attributes, body, event_report, subject
 from remediator.risk import OpenThresholds, PrefixListInfo, assess, normalize_protocol
 from remediator.settings import settings_from
 
@@ -362,16 +362,7 @@ def exercise(call: SecurityGroupCall) -> None:
     group = GroupState(
         group_id=call.group_id or "sg-x", group_name=call.group_name or "", vpc_id=None, tags={}, ingress=()
     )
-    report = EventReport(
-        event_id=call.event_id,
-        event_name=call.event_name,
-        account=call.account,
-        region=call.region,
-        group=group,
-        actor=call.actor,
-        dry_run=False,
-        findings=tuple(findings[:3]),
-    )
+    report = event_report(call, group, tuple(findings[:3]), dry_run=False)
     for text in (subject(report), body(report), *attributes(report).values()):
         sendable(text)
     sendable(log_line("decision", event_id=call.event_id, notes=[f.risk for f in findings]))

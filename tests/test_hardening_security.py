@@ -26,7 +26,7 @@ from remediator.model import Action, Decision, GroupState, Mode, Outcome
 from remediator.permissions import PERMISSIONS, ResourceKind
 from remediator.policy import ALLOWED_CIDRS_TAG, EXPIRES_TAG, MODE_TAG, policy_from_tags
 from remediator.remediate import remediate
-from remediator.report import EventReport, Finding, attributes, body, subject
+from remediator.report import Finding, attributes, body, event_report, subject
 from remediator.settings import settings_from
 from remediator.sweep import sweep
 
@@ -148,16 +148,7 @@ def test_a_real_event_is_read_without_its_access_key(name: str) -> None:
     findings = tuple(
         Finding(entry=e, risk="risky", decision=decision, outcome=Outcome.REVOKED, details=()) for e in call.entries
     )
-    report = EventReport(
-        event_id=call.event_id,
-        event_name=call.event_name,
-        account=call.account,
-        region=call.region,
-        group=group,
-        actor=call.actor,
-        dry_run=False,
-        findings=findings,
-    )
+    report = event_report(call, group, findings, dry_run=False)
     # The whole call as read, not only what today's notification shows of it.
     everything = "\n".join(
         [json.dumps(asdict(call), default=str), subject(report), body(report), json.dumps(attributes(report))]
