@@ -61,12 +61,12 @@ def pattern(synthesized: Synthesized) -> dict[str, Any]:
     return found
 
 
-def test_events_are_there() -> None:
+def test_the_real_events_are_there_to_test_the_pattern_against() -> None:
     assert len(EVENTS) >= 20
 
 
 @pytest.mark.parametrize("path", EVENTS, ids=[path.stem for path in EVENTS])
-def test_pattern_against_real_event(pattern: dict[str, Any], path: Path) -> None:
+def test_the_pattern_matches_a_real_event_exactly_when_it_should(pattern: dict[str, Any], path: Path) -> None:
     event = as_delivered(json.loads(path.read_text()))
     assert matches(pattern, event) is should_match(event["detail"])
 
@@ -116,7 +116,7 @@ def modify_rules_event(**extra: Any) -> dict[str, Any]:
     )
 
 
-def test_pattern_against_built_events(pattern: dict[str, Any]) -> None:
+def test_the_pattern_matches_built_events_exactly_when_it_should(pattern: dict[str, Any]) -> None:
     assert matches(pattern, modify_rules_event())
     assert not matches(pattern, modify_rules_event(errorCode="Client.InvalidSecurityGroupRuleId.NotFound"))
     assert not matches(pattern, modify_rules_event(errorCode=None))
@@ -163,7 +163,7 @@ def test_exists_true_and_exact_values() -> None:
     assert matches({"a": [True]}, {"a": True})
 
 
-def test_all_fields_must_match() -> None:
+def test_an_event_matches_only_when_all_fields_match() -> None:
     pattern = {"source": ["aws.ec2"], "detail": {"eventName": ["X"]}}
     assert matches(pattern, {"source": "aws.ec2", "detail": {"eventName": "X"}})
     assert not matches(pattern, {"source": "aws.ec2", "detail": {"eventName": "Y"}})

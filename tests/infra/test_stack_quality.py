@@ -29,7 +29,7 @@ def synthesized() -> Synthesized:
     return synthesized_once()
 
 
-def test_no_unacknowledged_nag_finding(synthesized: Synthesized) -> None:
+def test_cdk_nag_leaves_no_unacknowledged_finding(synthesized: Synthesized) -> None:
     # The fixture's synth ran the checks as a validation plugin (as app.py does) and would have failed.
     report = AwsSolutionsChecks(synthesized.app).validate_scope(synthesized.stack)
     assert [violation.rule_name for violation in report.violations] == []

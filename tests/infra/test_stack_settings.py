@@ -42,7 +42,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert not settings.dry_run
 
 
-def test_command_line_spellings() -> None:
+def test_settings_accept_their_command_line_spellings() -> None:
     # `cdk synth -c key=value` hands every value over as a string.
     settings = Settings.from_context(
         {
@@ -126,7 +126,7 @@ def test_app_exits_with_the_one_line_error() -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("error: cdk context default_mode: ")
 
 
-def test_one_stack_per_region() -> None:
+def test_there_is_one_stack_per_region() -> None:
     app = App(context=cdk_context(regions=["eu-west-1", "us-east-1"]))
     settings = Settings.from_context({"regions": ["eu-west-1", "us-east-1"]})
     stacks = add_stacks(app, settings=settings, account="123456789012", default_region="eu-central-1")
