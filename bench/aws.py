@@ -1,6 +1,7 @@
 """The moto account both tools run against: groups, rules as flat tuples, events built from real calls.
 
-Everything here uses only boto3 and the standard library, since it runs in our venv and in c7n's.
+Everything here uses only boto3, the standard library and the stdlib-only event builder of remediator.cli, since it
+runs in our venv and in c7n's.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import boto3
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from remediator.cli import cloudtrail
+from remediator.event_names import AUTHORIZE_INGRESS
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "tests" / "events"
 WORK = ROOT / "bench" / ".work"
-# The real EventBridge envelope every generated event is filled into (console call, securityGroupRuleSet format).
-TEMPLATE_EVENT = "nuvibit-AuthorizeSecurityGroupIngress-console-tcp0-65535-world-ruleset.json"
 TOPIC_NAME = "sg-remediator-bench"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
 REDACTED = "..."
@@ -154,23 +156,6 @@ class Perm:
         if self.groups:
             permission["UserIdGroupPairs"] = [{"GroupId": g} for g in self.groups]
         return permission
-
-    def cloudtrail(self) -> dict[str, Any]:
-        """The element as CloudTrail records it in requestParameters.ipPermissions.items."""
-
-        def items(key: str, values: Iterable[str]) -> dict[str, Any]:
-            listed = [{key: v} for v in values]
-            return {"items": listed} if listed else {}
-
-        ports = self.ports()
-        return {
-            "ipProtocol": self.protocol,
-            **({"fromPort": ports["FromPort"], "toPort": ports["ToPort"]} if ports else {}),
-            "groups": items("groupId", self.groups),
-            "ipRanges": items("cidrIp", self.cidrs),
-            "ipv6Ranges": items("cidrIpv6", self.cidrs_v6),
-            "prefixListIds": items("prefixListId", self.prefix_lists),
-        }
 
     def rules(self, direction: str = "in") -> list[Rule]:
         protocol = protocol_name(self.protocol)
@@ -317,96 +302,40 @@ def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ruleset_item(rule: Mapping[str, Any], with_arn: bool = False) -> dict[str, Any]:
-    """A DescribeSecurityGroupRules item as CloudTrail writes it in responseElements.securityGroupRuleSet.items."""
-    item: dict[str, Any] = {
-        "groupOwnerId": rule.get("GroupOwnerId", ACCOUNT),
-        "groupId": rule["GroupId"],
-        "securityGroupRuleId": rule["SecurityGroupRuleId"],
-        "isEgress": bool(rule.get("IsEgress")),
-        "ipProtocol": rule.get("IpProtocol", "-1"),
-        "fromPort": rule.get("FromPort", -1),
-        "toPort": rule.get("ToPort", -1),
-    }
-    if with_arn:
-        item["securityGroupRuleArn"] = (
-            f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group-rule/{rule['SecurityGroupRuleId']}"
-        )
-    if "CidrIpv4" in rule:
-        item["cidrIpv4"] = rule["CidrIpv4"]
-    elif "CidrIpv6" in rule:
-        item["cidrIpv6"] = rule["CidrIpv6"]
-    elif "PrefixListId" in rule:
-        item["prefixListId"] = rule["PrefixListId"]
-    elif "ReferencedGroupInfo" in rule:
-        info = rule["ReferencedGroupInfo"]
-        item["referencedGroupInfo"] = {"userId": info.get("UserId", ACCOUNT), "groupId": info.get("GroupId")}
-    if rule.get("Description"):
-        item["description"] = rule["Description"]
-    return item
-
-
-def fresh_template() -> dict[str, Any]:
-    """The template envelope moved to the bench's account and region (a text substitution of its real ids)."""
-    raw = (EVENTS_DIR / TEMPLATE_EVENT).read_text()
-    template = load_event(TEMPLATE_EVENT)
-    old_account, old_region = template["account"], template["region"]
-    data: dict[str, Any] = json.loads(raw.replace(old_account, ACCOUNT).replace(old_region, REGION))
-    return data
-
-
-_TEMPLATE: dict[str, Any] = {}
-
-
 def build_event(
     *,
     group_id: str,
     perms: Sequence[Perm],
     created: Sequence[Mapping[str, Any]],
-    event_name: str = "AuthorizeSecurityGroupIngress",
+    event_name: str = AUTHORIZE_INGRESS,
     ruleset: bool = True,
 ) -> dict[str, Any]:
-    """An EventBridge "AWS API Call via CloudTrail" event for a real call: the template filled with its values."""
-    if not _TEMPLATE:
-        _TEMPLATE.update(fresh_template())
-    event = copy.deepcopy(_TEMPLATE)
-    request_id = str(uuid.uuid4())
-    when = now_text()
-    event.update(id=str(uuid.uuid4()), time=when)
-    detail = event["detail"]
-    detail.update(
-        eventTime=when,
-        eventName=event_name,
-        requestID=request_id,
-        eventID=str(uuid.uuid4()),
-        requestParameters={"groupId": group_id, "ipPermissions": {"items": [p.cloudtrail() for p in perms]}},
+    """An EventBridge "AWS API Call via CloudTrail" event for a real call, by the package's one event builder."""
+    return cloudtrail.authorize_event(
+        cloudtrail.load_template(cloudtrail.RULE_SET_TEMPLATE),
+        group_id=group_id,
+        permissions=[perm.boto() for perm in perms],
+        rules=created if ruleset else None,
+        account=ACCOUNT,
+        region=REGION,
+        event_name=event_name,
     )
-    response: dict[str, Any] = {"requestId": request_id, "_return": True}
-    if ruleset:
-        response["securityGroupRuleSet"] = {"items": [ruleset_item(r) for r in created]}
-    detail["responseElements"] = response
-    return event
 
 
 def build_modify_event(*, group_id: str, rule_id: str, perm: Perm) -> dict[str, Any]:
     """A ModifySecurityGroupRules event (no public real record exists; shape from the EC2 API reference)."""
-    event = build_event(group_id=group_id, perms=[], created=[], event_name="ModifySecurityGroupRules")
-    detail = event["detail"]
     nested: dict[str, Any] = {"IpProtocol": perm.protocol, **perm.ports()}
     if perm.cidrs:
         nested["CidrIpv4"] = perm.cidrs[0]
     elif perm.cidrs_v6:
         nested["CidrIpv6"] = perm.cidrs_v6[0]
-    detail["requestParameters"] = {
-        "ModifySecurityGroupRulesRequest": {
-            "GroupId": group_id,
-            "SecurityGroupRule": {"SecurityGroupRuleId": rule_id, "SecurityGroupRule": nested},
-        }
-    }
-    detail["responseElements"] = {
-        "ModifySecurityGroupRulesResponse": {"requestId": detail["requestID"], "return": True}
-    }
-    return event
+    return cloudtrail.modify_event(
+        cloudtrail.load_template(cloudtrail.MODIFY_TEMPLATE),
+        group_id=group_id,
+        updates=[{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": nested}],
+        account=ACCOUNT,
+        region=REGION,
+    )
 
 
 # ---- replaying the real events of tests/events/ on a moto group --------------------------------------------
@@ -516,5 +445,9 @@ def replay_event(
         if isinstance(ruleset, Mapping):
             old = _items(ruleset)
             with_arn = any("securityGroupRuleArn" in i for i in old)
-            response["securityGroupRuleSet"] = {"items": [ruleset_item(r, with_arn) for r in created]}
+            response["securityGroupRuleSet"] = {
+                "items": [
+                    cloudtrail.cloudtrail_rule(r, arn_in=(REGION, ACCOUNT) if with_arn else None) for r in created
+                ]
+            }
     return event

@@ -35,11 +35,15 @@ NON_PUBLIC = tuple(
         "203.0.113.0/24",
         "224.0.0.0/4",
         "240.0.0.0/4",
+        # Multicast and reserved together: adjacent blocks, and a network may span both.
+        "224.0.0.0/3",
         "::1/128",
+        "::/128",
         "fc00::/7",
         "fe80::/10",
         "ff00::/8",
         "2001:db8::/32",
+        "3fff::/20",
     )
 )
 

@@ -34,6 +34,18 @@ WHEEL_PLATFORMS: dict[str, str] = {
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore"})
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
+# The command line (demo, replay, scan) runs on people's machines, never in the Lambda: it stays out of the asset.
+LEFT_OUT = ("cli",)
+
+
+def _ignored(directory: str, names: list[str]) -> set[str]:
+    """What copytree leaves out: caches everywhere, and the command line at the package's top level."""
+    ignored = set(_IGNORED(directory, names))
+    if Path(directory).name == SOURCE_PACKAGE.name:
+        ignored.update(name for name in names if name in LEFT_OUT)
+    return ignored
+
+
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -71,10 +83,14 @@ def bundled_requirements(text: str) -> list[str]:
 
 
 def _source_files(source: Path) -> list[Path]:
+    """The files of the package that go into the asset."""
     return sorted(
         path
         for path in source.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix != ".pyc"
+        and path.relative_to(source).parts[0] not in LEFT_OUT
     )
 
 
@@ -126,7 +142,7 @@ def build_asset(
                 str(filtered),
             ]
             subprocess.run(command, check=True)  # noqa: S603 - a fixed command, no shell
-    shutil.copytree(source, output_dir / source.name, ignore=_IGNORED, dirs_exist_ok=True)
+    shutil.copytree(source, output_dir / source.name, ignore=_ignored, dirs_exist_ok=True)
     for cache in sorted(output_dir.rglob("__pycache__"), reverse=True):
         shutil.rmtree(cache)
 
@@ -169,6 +185,7 @@ def _docker_command(*, platform: str, python: str, source: Path, requirements: P
             f" --platform {platform} --implementation cp --python-version {python}"
             " --target /asset-output --requirement /tmp/requirements.txt)",
             f"cp -r /asset-input/{source.name} /asset-output/",
+            *(f"rm -rf /asset-output/{source.name}/{left_out}" for left_out in LEFT_OUT),
             "find /asset-output -name __pycache__ -prune -exec rm -rf {} +",
         ]
     )

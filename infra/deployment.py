@@ -12,8 +12,8 @@ STACK_NAME = "SgRemediator"
 
 
 def settings_of(app: App) -> Settings:
-    """The app's context settings, validated (a ContextError names the bad key)."""
-    return Settings.from_context({key: app.node.try_get_context(key) for key in Settings.model_fields})
+    """The app's context settings, validated (a ContextError names the bad key, or the setting a typo meant)."""
+    return Settings.from_context(app.node.get_all_context())
 
 
 def add_stacks(

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
-INGRESS_EVENT_NAMES = ("AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules")
+from remediator.event_names import CLOUDTRAIL_DETAIL_TYPE, HANDLED_EVENTS
 
 # Only successful calls: a failed call changed nothing, so it must not cost an invocation.
 CLOUDTRAIL_PATTERN: dict[str, Any] = {
     "source": ["aws.ec2"],
     "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
     "detail": {
-        "eventName": list(INGRESS_EVENT_NAMES),
+        "eventName": list(HANDLED_EVENTS),
         "errorCode": [{"exists": False}],
     },
 }

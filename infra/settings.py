@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from remediator.model import Mode
-from remediator.settings import SettingsError, settings_from
+from remediator.settings import SettingsError, Variables, settings_from, variable_name
 
 # Only used to check that the Lambda accepts the environment; the stack passes its real topic's ARN.
 _PLACEHOLDER_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:placeholder"
@@ -66,6 +67,22 @@ def _schedule(value: str) -> str:
     raise ValueError(f"{value!r} is neither rate(...) nor cron(...) (nor empty to disable the sweep)")
 
 
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The same value twice is a mistake: one stack per region, one subscription per address."""
+    seen: set[str] = set()
+    for value in values:
+        # Addresses compare without case: two spellings of one mailbox would be two subscriptions.
+        if value.casefold() in seen:
+            raise ValueError(f"{value!r} is listed twice")
+        seen.add(value.casefold())
+    return values
+
+
+def _own_key(key: str) -> bool:
+    """Whether a context key can be ours: CDK's own ("aws:cdk:...") and feature flags ("@aws-cdk/...") are not."""
+    return ":" not in key and "@" not in key
+
+
 Words = Annotated[tuple[str, ...], BeforeValidator(_words)]
 ModeSetting = Annotated[Mode, BeforeValidator(_lower)]
 Email = Annotated[str, BeforeValidator(str.strip), BeforeValidator(_email)]
@@ -87,14 +104,14 @@ class Settings(BaseModel):
         ("22", "3389"), description="Ports and ranges (8000-8100) that must not be open to the internet."
     )
     dry_run: bool = Field(False, description="Log and notify what would be done, change nothing.")
-    notification_emails: Annotated[tuple[Email, ...], BeforeValidator(_words)] = Field(
+    notification_emails: Annotated[tuple[Email, ...], BeforeValidator(_words), AfterValidator(_unique)] = Field(
         (), description="Email addresses subscribed to the notification topic (each must confirm)."
     )
     sweep_mode: ModeSetting = Field(Mode.NOTIFY, description="What the scheduled sweep does with risky rules it finds.")
     sweep_schedule: Annotated[str, BeforeValidator(_schedule)] = Field(
         "rate(1 day)", description="EventBridge rate(...) or cron(...) of the sweep; empty disables it."
     )
-    regions: Annotated[tuple[Region, ...], BeforeValidator(_words)] = Field(
+    regions: Annotated[tuple[Region, ...], BeforeValidator(_words), AfterValidator(_unique)] = Field(
         (), description="Regions to deploy one stack each to; empty means the CLI's region."
     )
     ipv4_open_prefix: int = Field(
@@ -102,6 +119,13 @@ class Settings(BaseModel):
     )
     ipv6_open_prefix: int = Field(
         32, ge=0, le=128, description="An IPv6 source with this prefix length or shorter is open."
+    )
+    dashboard: bool = Field(True, description="Deploy a CloudWatch dashboard of the remediator's metrics.")
+    archive_retention_days: int = Field(
+        30,
+        ge=1,
+        description="Days the EventBridge archive keeps the CloudTrail rule's events for replay; at least 1 "
+        "(EventBridge would read 0 as forever: a finite retention is asked for explicitly).",
     )
 
     @model_validator(mode="after")
@@ -115,21 +139,23 @@ class Settings(BaseModel):
         return self
 
     def lambda_environment(self, *, topic_arn: str) -> dict[str, str]:
-        """The REMEDIATOR_* variables the Lambda reads, all strings."""
-        return {
-            "REMEDIATOR_DEFAULT_MODE": self.default_mode.value,
-            "REMEDIATOR_ALLOWED_CIDRS": ",".join(self.allowed_cidrs),
-            "REMEDIATOR_RISKY_PORTS": ",".join(self.risky_ports),
-            "REMEDIATOR_TOPIC_ARN": topic_arn,
-            "REMEDIATOR_DRY_RUN": "true" if self.dry_run else "false",
-            "REMEDIATOR_IPV4_OPEN_PREFIX": str(self.ipv4_open_prefix),
-            "REMEDIATOR_IPV6_OPEN_PREFIX": str(self.ipv6_open_prefix),
-            "REMEDIATOR_SWEEP_MODE": self.sweep_mode.value,
-        }
+        """The REMEDIATOR_* variables the Lambda reads, all strings (a context key is its variable's field)."""
+        values = Variables(
+            default_mode=self.default_mode.value,
+            allowed_cidrs=",".join(self.allowed_cidrs),
+            risky_ports=",".join(self.risky_ports),
+            topic_arn=topic_arn,
+            dry_run="true" if self.dry_run else "false",
+            ipv4_open_prefix=str(self.ipv4_open_prefix),
+            ipv6_open_prefix=str(self.ipv6_open_prefix),
+            sweep_mode=self.sweep_mode.value,
+        )
+        return {variable_name(field): value for field, value in values.model_dump().items()}
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> Settings:
         """The settings among `context` (unset keys take their default), or a ContextError naming the key."""
+        cls.check_keys(context)
         given = {key: context[key] for key in cls.model_fields if context.get(key) is not None}
         try:
             return cls.model_validate(given)
@@ -143,13 +169,17 @@ class Settings(BaseModel):
                 message = f"{message} (got {first['input']!r})"
             raise ContextError(f"cdk context {first['loc'][0]}: {message}") from None
 
+    @classmethod
+    def check_keys(cls, context: Mapping[str, Any]) -> None:
+        """A ContextError for a key of `context` that looks like a misspelt setting, naming the closest one."""
+        # Only keys without ":" or "@" can be ours; one that resembles no setting (another tool's) passes.
+        for key in sorted(filter(_own_key, context)):
+            if key in cls.model_fields:
+                continue
+            closest = difflib.get_close_matches(key, cls.model_fields, n=1)
+            if closest:
+                raise ContextError(f"cdk context {key}: unknown setting; did you mean {closest[0]}?")
 
-_CONTEXT_KEY_OF = {
-    "REMEDIATOR_DEFAULT_MODE": "default_mode",
-    "REMEDIATOR_ALLOWED_CIDRS": "allowed_cidrs",
-    "REMEDIATOR_RISKY_PORTS": "risky_ports",
-    "REMEDIATOR_DRY_RUN": "dry_run",
-    "REMEDIATOR_IPV4_OPEN_PREFIX": "ipv4_open_prefix",
-    "REMEDIATOR_IPV6_OPEN_PREFIX": "ipv6_open_prefix",
-    "REMEDIATOR_SWEEP_MODE": "sweep_mode",
-}
+
+# The context key of each variable the Lambda validates: the same name (topic_arn is the stack's own).
+_CONTEXT_KEY_OF = {variable_name(field): field for field in Variables.model_fields}

@@ -6,6 +6,7 @@ from aws_cdk import Environment, Stack
 from constructs import Construct
 
 from infra.components.alarms import Alarms
+from infra.components.dashboard import Dashboard
 from infra.components.notifications import Notifications
 from infra.components.remediator_function import RemediatorFunction
 from infra.components.triggers import Triggers
@@ -40,6 +41,7 @@ class RemediatorStack(Stack):
             function=self.remediator.function,
             dead_letter_queue=self.remediator.dead_letter_queue,
             sweep_schedule=settings.sweep_schedule,
+            archive_retention_days=settings.archive_retention_days,
         )
         self.alarms = Alarms(
             self,
@@ -47,4 +49,15 @@ class RemediatorStack(Stack):
             function=self.remediator.function,
             dead_letter_queue=self.remediator.dead_letter_queue,
             topic=self.notifications.topic,
+            rules=self.triggers.rules,
+        )
+        self.dashboard = (
+            Dashboard(
+                self,
+                "Dashboard",
+                function=self.remediator.function,
+                dead_letter_queue=self.remediator.dead_letter_queue,
+            )
+            if settings.dashboard
+            else None
         )

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from remediator.cli import main
+from remediator.cli.main import main
 
 sys.exit(main())

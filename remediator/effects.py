@@ -34,6 +34,8 @@ R = TypeVar("R")
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 GROUP_GONE = {"InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed"}
 RULE_GONE = {"InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound"}
+# A rule id the event gave that AWS cannot use: the rule may still be there, to be found by its content.
+RULE_ID_UNUSABLE = {"InvalidSecurityGroupRuleId.NotFound", "InvalidSecurityGroupRuleId.Malformed"}
 DUPLICATE = "InvalidPermission.Duplicate"
 PREFIX_LIST_GONE = {"InvalidPrefixListID.NotFound", "InvalidPrefixListId.NotFound", "InvalidPrefixListID.Malformed"}
 
@@ -54,6 +56,7 @@ def requires(*operations: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 def error_code(error: ClientError) -> str:
+    """The error code AWS answered with."""
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
@@ -66,6 +69,7 @@ class RevokeResult:
 
 
 def entries_of_permission(permission: IpPermissionOutputTypeDef) -> Iterator[RuleEntry]:
+    """The entries of one IpPermissions element of a group listing, one per source."""
     protocol = normalize_protocol(permission.get("IpProtocol"))
     sources: list[tuple[Source, str | None]] = [
         *(
@@ -97,6 +101,7 @@ def entries_of_permission(permission: IpPermissionOutputTypeDef) -> Iterator[Rul
 
 
 def group_state(group: Mapping[str, Any]) -> GroupState:
+    """A group of DescribeSecurityGroups as a GroupState."""
     return GroupState(
         group_id=group["GroupId"],
         group_name=group.get("GroupName", ""),
@@ -109,6 +114,7 @@ def group_state(group: Mapping[str, Any]) -> GroupState:
 
 
 def rule_entry(rule: SecurityGroupRuleTypeDef) -> RuleEntry:
+    """A rule of DescribeSecurityGroupRules as a RuleEntry, with its rule id."""
     referenced = rule.get("ReferencedGroupInfo", {}).get("GroupId")
     if "CidrIpv4" in rule:
         source = Source(kind=SourceKind.IPV4, value=rule["CidrIpv4"])
@@ -163,6 +169,7 @@ class Aws:
 
     @classmethod
     def from_environment(cls, region: str | None = None) -> Aws:
+        """Clients from the standard credential chain, endpoint settings and region (or `region`)."""
         # botocore alone, not boto3: boto3's import pulls in s3transfer, a cold-start cost for nothing here.
         # The session still follows the standard credential chain, AWS_ENDPOINT_URL and the region settings.
         session = botocore.session.get_session()
@@ -242,6 +249,7 @@ class Aws:
 
     @requires("DescribeManagedPrefixLists")
     def describe_one_prefix_list(self, prefix_list_id: str) -> list[Any]:
+        """The prefix list described alone ([] when it does not exist)."""
         try:
             return list(self.ec2.describe_managed_prefix_lists(PrefixListIds=[prefix_list_id]).get("PrefixLists", []))
         except ClientError as error:
@@ -260,7 +268,7 @@ class Aws:
             code = error_code(error)
             if code in GROUP_GONE:
                 return RevokeResult(revoked=(), already_gone=rule_ids)
-            if code not in RULE_GONE:
+            if code not in RULE_GONE | RULE_ID_UNUSABLE:
                 raise
             if len(rule_ids) == 1:
                 return RevokeResult(revoked=(), already_gone=rule_ids)
@@ -271,6 +279,26 @@ class Aws:
                 already_gone=tuple(r for result in results for r in result.already_gone),
             )
         return RevokeResult(revoked=rule_ids, already_gone=())
+
+    @requires("RevokeSecurityGroupIngress")
+    def revoke_entries(self, group_id: str, entries: Iterable[RuleEntry]) -> None:
+        """Revoke ingress rules by their content (IpPermissions), in one call: for rules whose id did not work."""
+        permissions = [permission_for(entry, entry.source) for entry in entries]
+        for permission in permissions:
+            # A revoke by content matches protocol, ports and source; a description is not part of the match.
+            for listed in (
+                *permission.get("IpRanges", []),
+                *permission.get("Ipv6Ranges", []),
+                *permission.get("PrefixListIds", []),
+            ):
+                listed.pop("Description", None)
+        if not permissions:
+            return
+        try:
+            self.ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+        except ClientError as error:
+            if error_code(error) not in GROUP_GONE | RULE_GONE:
+                raise
 
     @requires("AuthorizeSecurityGroupIngress")
     def authorize(self, group_id: str, entry: RuleEntry, source: Source) -> str | None:

@@ -1,21 +1,16 @@
-"""The CloudTrail event at the boundary: wire models with CloudTrail's aliases, read into typed values."""
+"""The CloudTrail event at the boundary, read field by field: an unreadable part is skipped and named, never fatal."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from remediator.event_names import MODIFY_RULES, SCHEDULED_DETAIL_TYPE
 from remediator.model import RuleEntry, Source, SourceKind
 from remediator.risk import normalize_protocol
-
-AUTHORIZE_INGRESS = "AuthorizeSecurityGroupIngress"
-MODIFY_RULES = "ModifySecurityGroupRules"
-HANDLED_EVENTS = (AUTHORIZE_INGRESS, MODIFY_RULES)
-CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
-SCHEDULED_DETAIL_TYPE = "Scheduled Event"
 
 T = TypeVar("T")
 # json.loads reads the escape \ud800 as a lone surrogate, which no UTF-8 encoder (botocore, the log) accepts.
@@ -34,9 +29,6 @@ def unwrap_items(value: object) -> object:
     return value
 
 
-Items = Annotated[tuple[T, ...], BeforeValidator(unwrap_items)]
-
-
 class Wire(BaseModel):
     """Base of the CloudTrail wire models: immutable, unknown keys ignored, numbers read as text."""
 
@@ -50,67 +42,57 @@ class Wire(BaseModel):
 
 
 class WireIpRange(Wire):
+    """An IPv4 source of a permission of the request."""
+
     cidr_ip: str = Field(alias="cidrIp")
     description: str | None = None
 
 
 class WireIpv6Range(Wire):
+    """An IPv6 source of a permission of the request."""
+
     cidr_ipv6: str = Field(alias="cidrIpv6")
     description: str | None = None
 
 
 class WirePrefixListId(Wire):
+    """A prefix-list source of a permission of the request."""
+
     prefix_list_id: str = Field(alias="prefixListId")
     description: str | None = None
 
 
 class WireGroupPair(Wire):
+    """A security-group source of a permission of the request."""
+
     group_id: str | None = Field(default=None, alias="groupId")
     group_name: str | None = Field(default=None, alias="groupName")
     description: str | None = None
 
 
-class WirePermission(Wire):
+class WirePorts(Wire):
+    """The protocol and ports of one permission of the request."""
+
     ip_protocol: str = Field(alias="ipProtocol")
     from_port: int | None = Field(default=None, alias="fromPort")
     to_port: int | None = Field(default=None, alias="toPort")
-    ip_ranges: Items[WireIpRange] = Field(default=(), alias="ipRanges")
-    ipv6_ranges: Items[WireIpv6Range] = Field(default=(), alias="ipv6Ranges")
-    prefix_list_ids: Items[WirePrefixListId] = Field(default=(), alias="prefixListIds")
-    groups: Items[WireGroupPair] = Field(default=(), alias="groups")
 
 
 class WireModifiedRule(Wire):
+    """One rule of a ModifySecurityGroupRules request: its id is what the call changed."""
+
     rule_id: str = Field(validation_alias=AliasChoices("SecurityGroupRuleId", "securityGroupRuleId"))
 
 
-class WireModifyRequest(Wire):
-    group_id: str | None = Field(default=None, validation_alias=AliasChoices("GroupId", "groupId"))
-    rules: Items[WireModifiedRule] = Field(
-        default=(), validation_alias=AliasChoices("SecurityGroupRule", "securityGroupRule")
-    )
-
-
-class WireRequest(Wire):
-    group_id: str | None = Field(default=None, alias="groupId")
-    group_name: str | None = Field(default=None, alias="groupName")
-    ip_permissions: Items[WirePermission] = Field(default=(), alias="ipPermissions")
-    # The legacy flat form: one IPv4 source given beside the group, with no ipPermissions.
-    cidr_ip: str | None = Field(default=None, alias="cidrIp")
-    ip_protocol: str | None = Field(default=None, alias="ipProtocol")
-    from_port: int | None = Field(default=None, alias="fromPort")
-    to_port: int | None = Field(default=None, alias="toPort")
-    modify: WireModifyRequest | None = Field(
-        default=None,
-        validation_alias=AliasChoices("ModifySecurityGroupRulesRequest", "modifySecurityGroupRulesRequest"),
-    )
-
-
 class WireReferencedGroup(Wire):
+    """The group a rule of the rule set lets traffic in from."""
+
     group_id: str | None = Field(default=None, alias="groupId")
 
 
 class WireRuleSetItem(Wire):
+    """One rule of `responseElements.securityGroupRuleSet`: AWS's own account of what the call added."""
+
     rule_id: str = Field(alias="securityGroupRuleId")
     group_id: str | None = Field(default=None, alias="groupId")
     is_egress: bool = Field(default=False, alias="isEgress")
@@ -122,40 +104,6 @@ class WireRuleSetItem(Wire):
     prefix_list_id: str | None = Field(default=None, alias="prefixListId")
     referenced_group: WireReferencedGroup | None = Field(default=None, alias="referencedGroupInfo")
     description: str | None = None
-
-
-class WireResponse(Wire):
-    rule_set: Items[WireRuleSetItem] = Field(default=(), alias="securityGroupRuleSet")
-
-
-class WireIdentity(Wire):
-    # Some log pipelines lower-case the keys of userIdentity.
-    arn: str | None = None
-    principal_type: str | None = Field(default=None, validation_alias=AliasChoices("type", "Type"))
-    account_id: str | None = Field(default=None, validation_alias=AliasChoices("accountId", "accountid"))
-
-
-class WireRecord(Wire):
-    event_id: str | None = Field(default=None, alias="eventID")
-    event_name: str = Field(alias="eventName")
-    event_time: str | None = Field(default=None, alias="eventTime")
-    region: str | None = Field(default=None, alias="awsRegion")
-    source_ip: str | None = Field(default=None, alias="sourceIPAddress")
-    user_agent: str | None = Field(default=None, alias="userAgent")
-    error_code: str | None = Field(default=None, alias="errorCode")
-    account: str | None = Field(default=None, alias="recipientAccountId")
-    identity: WireIdentity | None = Field(default=None, alias="userIdentity")
-    request: WireRequest | None = Field(default=None, alias="requestParameters")
-    response: WireResponse | None = Field(default=None, alias="responseElements")
-
-
-class WireEnvelope(Wire):
-    event_id: str | None = Field(default=None, alias="id")
-    detail_type: str | None = Field(default=None, alias="detail-type")
-    source: str | None = None
-    account: str | None = None
-    region: str | None = None
-    time: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,7 +118,11 @@ class Actor:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityGroupCall:
-    """A security-group API call read from CloudTrail: the group and the ingress entries it added."""
+    """A security-group API call read from CloudTrail: the group and the ingress entries it added.
+
+    `skipped` names each part that could not be read (and was left out); `group_note` says where the
+    record named two groups. `complete` is whether every entry the call added was read.
+    """
 
     event_id: str
     event_name: str
@@ -182,6 +134,14 @@ class SecurityGroupCall:
     group_name: str | None
     entries: tuple[RuleEntry, ...]
     modified_rule_ids: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
+    group_note: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether the record gave every entry the call added: nothing skipped, and something to act on."""
+        found = self.modified_rule_ids if self.event_name == MODIFY_RULES else self.entries
+        return not self.skipped and bool(found)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,7 +151,54 @@ class Unreadable:
     reason: str
 
 
+def first_error(error: ValidationError) -> str:
+    """The first of pydantic's errors on one line: where, and what is wrong."""
+    detail = error.errors()[0]
+    where = ".".join(str(part) for part in detail["loc"]) or "value"
+    return f"{where}: {detail['msg']}"
+
+
+class Reader:
+    """Reads parts of one record, each on its own; what cannot be read is noted with where it was."""
+
+    def __init__(self) -> None:
+        self.skipped: list[str] = []
+
+    def skip(self, where: str, why: str) -> None:
+        """Note a part left out."""
+        self.skipped.append(f"{where}: {why}; skipped")
+
+    def model(self, cls: type[W], data: object, where: str) -> W | None:
+        """One wire model read from `data`, or None (noted) when it cannot be."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            self.skip(where, first_error(error))
+            return None
+
+    def items(self, data: object, where: str) -> list[tuple[str, object]]:
+        """The elements of a CloudTrail list ({"items": [...]}, a list, one object, none), each with its place."""
+        value = unwrap_items(data)
+        if isinstance(value, list | tuple):
+            return [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+        self.skip(where, f"a JSON {type(value).__name__} where a list was expected")
+        return []
+
+
+W = TypeVar("W", bound=BaseModel)
+
+
+def text(value: object) -> str | None:
+    """A field that is not needed to decide: its text, or None (shown as unknown) when it is not text."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def source_of(cidr_v4: str | None, cidr_v6: str | None, prefix_list: str | None, group: str | None) -> Source:
+    """The source of a rule-set item: the one of its source fields that is set."""
     if cidr_v4 is not None:
         return Source(kind=SourceKind.IPV4, value=cidr_v4)
     if cidr_v6 is not None:
@@ -201,8 +208,25 @@ def source_of(cidr_v4: str | None, cidr_v6: str | None, prefix_list: str | None,
     return Source(kind=SourceKind.SECURITY_GROUP, value=group or "unknown")
 
 
-def entries_from_rule_set(response: WireResponse) -> tuple[RuleEntry, ...]:
-    return tuple(
+def rule_set_of(response: object, reader: Reader) -> list[WireRuleSetItem]:
+    """The readable ingress and egress items of the rule set, each read on its own."""
+    if not isinstance(response, dict):
+        if response is not None:
+            reader.skip("responseElements", f"a JSON {type(response).__name__}, not an object")
+        return []
+    if "securityGroupRuleSet" not in response:
+        return []
+    where = "responseElements.securityGroupRuleSet"
+    found = (
+        reader.model(WireRuleSetItem, item, place)
+        for place, item in reader.items(response["securityGroupRuleSet"], where)
+    )
+    return [item for item in found if item is not None]
+
+
+def entries_from_rule_set(items: list[WireRuleSetItem]) -> list[RuleEntry]:
+    """The ingress entries of the rule set, with their rule ids."""
+    return [
         RuleEntry(
             protocol=normalize_protocol(item.ip_protocol),
             from_port=item.from_port,
@@ -216,112 +240,172 @@ def entries_from_rule_set(response: WireResponse) -> tuple[RuleEntry, ...]:
             description=item.description,
             rule_id=item.rule_id,
         )
-        for item in response.rule_set
+        for item in items
         if not item.is_egress
-    )
+    ]
 
 
-def entries_from_request(request: WireRequest) -> tuple[RuleEntry, ...]:
+SOURCE_LISTS: tuple[tuple[str, type[Wire], SourceKind], ...] = (
+    ("ipRanges", WireIpRange, SourceKind.IPV4),
+    ("ipv6Ranges", WireIpv6Range, SourceKind.IPV6),
+    ("prefixListIds", WirePrefixListId, SourceKind.PREFIX_LIST),
+    ("groups", WireGroupPair, SourceKind.SECURITY_GROUP),
+)
+
+
+def source_value(item: Wire) -> str:
+    """The source a request's source item names."""
+    if isinstance(item, WireIpRange):
+        return item.cidr_ip
+    if isinstance(item, WireIpv6Range):
+        return item.cidr_ipv6
+    if isinstance(item, WirePrefixListId):
+        return item.prefix_list_id
+    assert isinstance(item, WireGroupPair)
+    return item.group_id or item.group_name or ""
+
+
+def entries_of_permission(permission: object, where: str, reader: Reader) -> list[RuleEntry]:
+    """The entries of one permission of the request: its ports, then each of its sources on its own."""
+    if not isinstance(permission, dict):
+        reader.skip(where, f"a JSON {type(permission).__name__}, not a permission")
+        return []
+    ports = reader.model(WirePorts, permission, where)
+    if ports is None:
+        return []
     entries: list[RuleEntry] = []
-    for permission in request.ip_permissions:
-        sources: list[tuple[Source, str | None]] = [
-            *((Source(kind=SourceKind.IPV4, value=r.cidr_ip), r.description) for r in permission.ip_ranges),
-            *((Source(kind=SourceKind.IPV6, value=r.cidr_ipv6), r.description) for r in permission.ipv6_ranges),
-            *(
-                (Source(kind=SourceKind.PREFIX_LIST, value=p.prefix_list_id), p.description)
-                for p in permission.prefix_list_ids
-            ),
-            *(
-                (Source(kind=SourceKind.SECURITY_GROUP, value=g.group_id or g.group_name or "unknown"), g.description)
-                for g in permission.groups
-            ),
-        ]
-        protocol = normalize_protocol(permission.ip_protocol)
-        entries.extend(
-            RuleEntry(
-                protocol=protocol,
-                from_port=permission.from_port,
-                to_port=permission.to_port,
-                source=source,
-                description=description,
-                rule_id=None,
-            )
-            for source, description in sources
+    for key, model, kind in SOURCE_LISTS:
+        if key not in permission:
+            continue
+        for place, item in reader.items(permission[key], f"{where}.{key}"):
+            source = reader.model(model, item, place)
+            if isinstance(source, WireGroupPair) and not (source.group_id or source.group_name):
+                reader.skip(place, "a source group with neither groupId nor groupName")
+                continue
+            if source is not None:
+                entries.append(
+                    RuleEntry(
+                        protocol=normalize_protocol(ports.ip_protocol),
+                        from_port=ports.from_port,
+                        to_port=ports.to_port,
+                        source=Source(kind=kind, value=source_value(source)),
+                        description=getattr(source, "description", None),
+                        rule_id=None,
+                    )
+                )
+    return entries
+
+
+def entries_from_request(request: dict[str, Any], reader: Reader) -> list[RuleEntry]:
+    """The ingress entries of the request: each permission read on its own, and the legacy flat form."""
+    entries: list[RuleEntry] = []
+    if request and "ipPermissions" not in request and request.get("cidrIp") is None and "groupId" not in request:
+        reader.skip("requestParameters", "neither ipPermissions nor a group, so not the request of this call")
+    if "ipPermissions" in request:
+        for place, permission in reader.items(request["ipPermissions"], "requestParameters.ipPermissions"):
+            entries += entries_of_permission(permission, place, reader)
+    # The legacy flat form: one IPv4 source given beside the group, with no ipPermissions.
+    if request.get("cidrIp") is not None and request.get("ipProtocol") is not None:
+        flat = {"ipRanges": {"items": [{"cidrIp": request["cidrIp"]}]}}
+        flat |= {key: request[key] for key in ("ipProtocol", "fromPort", "toPort") if key in request}
+        entries += entries_of_permission(flat, "requestParameters (flat form)", reader)
+    return entries
+
+
+def modified_rule_ids(request: dict[str, Any], reader: Reader) -> tuple[str | None, tuple[str, ...]]:
+    """The group and the rule ids of a ModifySecurityGroupRules request, each rule read on its own."""
+    modify = request.get("ModifySecurityGroupRulesRequest", request.get("modifySecurityGroupRulesRequest"))
+    if modify is None:
+        return None, ()
+    where = "requestParameters.ModifySecurityGroupRulesRequest"
+    if not isinstance(modify, dict):
+        reader.skip(where, f"a JSON {type(modify).__name__}, not an object")
+        return None, ()
+    group_id = text(modify.get("GroupId", modify.get("groupId")))
+    rules = modify.get("SecurityGroupRule", modify.get("securityGroupRule"))
+    found = (
+        reader.model(WireModifiedRule, item, place) for place, item in reader.items(rules, f"{where}.SecurityGroupRule")
+    )
+    return group_id, tuple(rule.rule_id for rule in found if rule is not None)
+
+
+def group_of(
+    request: dict[str, Any], modify_group: str | None, rule_set: list[WireRuleSetItem]
+) -> tuple[str | None, str | None, str | None]:
+    """The group the call changed, wherever the record gives it: (id, name, a note where two places disagree).
+
+    The rule set is AWS's answer, so it wins over the request where they name different groups.
+    """
+    requested = text(request.get("groupId")) or modify_group
+    name = text(request.get("groupName"))
+    answered = next((item.group_id for item in rule_set if item.group_id), None)
+    if answered and requested and answered != requested:
+        note = (
+            f"the request names group {requested} but AWS's answer (the rule set) names {answered}: "
+            f"{answered} was checked"
         )
-    if request.cidr_ip is not None and request.ip_protocol is not None:
-        entries.append(
-            RuleEntry(
-                protocol=normalize_protocol(request.ip_protocol),
-                from_port=request.from_port,
-                to_port=request.to_port,
-                source=Source(kind=SourceKind.IPV4, value=request.cidr_ip),
-                description=None,
-                rule_id=None,
-            )
-        )
-    return tuple(entries)
+        return answered, None, note
+    return answered or requested, name, None
 
 
-def first_error(error: ValidationError) -> str:
-    detail = error.errors()[0]
-    where = ".".join(str(part) for part in detail["loc"]) or "event"
-    return f"{where}: {detail['msg']}"
-
-
-def cloudtrail_record(event: object) -> tuple[dict[str, Any], WireEnvelope | None] | Unreadable:
-    """The bare CloudTrail record of an EventBridge envelope, or the event itself if it is one."""
+def cloudtrail_record(event: object) -> tuple[dict[str, Any], dict[str, Any]] | Unreadable:
+    """The bare CloudTrail record of an EventBridge envelope and the envelope ({} for a bare record)."""
     if not isinstance(event, dict):
         return Unreadable(reason=f"the event is a JSON {type(event).__name__}, not an object")
     if isinstance(event.get("detail"), dict):
-        try:
-            envelope = WireEnvelope.model_validate(event)
-        except ValidationError as error:
-            return Unreadable(reason=f"malformed EventBridge envelope: {first_error(error)}")
-        return event["detail"], envelope
+        return event["detail"], event
     if "eventName" in event:
-        return event, None
+        return event, {}
     return Unreadable(reason="neither an EventBridge envelope nor a CloudTrail record (no detail, no eventName)")
 
 
 def read_call(event: object) -> SecurityGroupCall | Unreadable:
-    """Read a security-group call from an EventBridge envelope or a bare CloudTrail record."""
+    """Read a security-group call from an EventBridge envelope or a bare CloudTrail record, part by part."""
     found = cloudtrail_record(event)
     if isinstance(found, Unreadable):
         return found
-    record_data, envelope = found
-    try:
-        record = WireRecord.model_validate(record_data)
-    except ValidationError as error:
-        return Unreadable(reason=f"malformed CloudTrail record: {first_error(error)}")
-    request = record.request or WireRequest()
-    response = record.response or WireResponse()
+    record, envelope = found
+    event_name = text(record.get("eventName"))
+    if not event_name:
+        return Unreadable(reason="the CloudTrail record has no readable eventName, so it names no call")
+    reader = Reader()
+    request = record.get("requestParameters")
+    if not isinstance(request, dict):
+        if request is not None:
+            reader.skip("requestParameters", f"a JSON {type(request).__name__}, not an object")
+        request = {}
+    rule_set = rule_set_of(record.get("responseElements"), reader)
+    modify_group, rule_ids = modified_rule_ids(request, reader)
     # The request is read too, so that a rule set that lacks an entry (truncated, or partial) misses nothing.
     # One entry per rule, the rule set's (with its id) first: a rule listed twice is reported and revoked once.
     # Keyed by content, not scanned per entry, so that a call of a thousand entries is read in linear time.
     unique: dict[tuple[object, ...], RuleEntry] = {}
-    for entry in (*entries_from_rule_set(response), *entries_from_request(request)):
+    for entry in (*entries_from_rule_set(rule_set), *entries_from_request(request, reader)):
         unique.setdefault(entry.content_key(), entry)
-    entries = tuple(unique.values())
-    modify = request.modify
-    identity = record.identity
+    group_id, group_name, group_note = group_of(request, modify_group, rule_set)
+    identity = record.get("userIdentity")
+    identity = identity if isinstance(identity, dict) else {}
+    error_code = record.get("errorCode")
     return SecurityGroupCall(
-        event_id=record.event_id or (envelope.event_id if envelope else None) or "unknown",
-        event_name=record.event_name,
-        error_code=record.error_code,
-        account=record.account
-        or (envelope.account if envelope else None)
-        or (identity.account_id if identity else None),
-        region=record.region or (envelope.region if envelope else None),
+        event_id=text(record.get("eventID")) or text(envelope.get("id")) or "unknown",
+        event_name=event_name,
+        # Any errorCode at all means the call failed (a value of an odd type included): it changed nothing.
+        error_code=None if error_code in (None, "") else (text(error_code) or "an unreadable error code"),
+        # The resource owner: recipientAccountId, not the caller's account, which may be another one.
+        account=text(record.get("recipientAccountId")) or text(envelope.get("account")),
+        region=text(record.get("awsRegion")) or text(envelope.get("region")),
         actor=Actor(
-            principal_arn=identity.arn if identity else None,
-            source_ip=record.source_ip,
-            user_agent=record.user_agent,
-            event_time=record.event_time or (envelope.time if envelope else None),
+            principal_arn=text(identity.get("arn")),
+            source_ip=text(record.get("sourceIPAddress")),
+            user_agent=text(record.get("userAgent")),
+            event_time=text(record.get("eventTime")) or text(envelope.get("time")),
         ),
-        group_id=request.group_id or (modify.group_id if modify else None),
-        group_name=request.group_name,
-        entries=entries,
-        modified_rule_ids=tuple(rule.rule_id for rule in modify.rules) if modify else (),
+        group_id=group_id,
+        group_name=group_name,
+        entries=tuple(unique.values()),
+        modified_rule_ids=rule_ids,
+        skipped=tuple(reader.skipped),
+        group_note=group_note,
     )
 
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from remediator.effects import Aws
-from remediator.model import Action, GroupPolicy, GroupState, SourceKind
+from remediator.engine import Criteria, Planned, narrowing_prefix_lists, plan_group, referenced_prefix_lists
+from remediator.model import Action, GroupPolicy, GroupState
 from remediator.policy import policy_from_tags
-from remediator.remediate import Planned, plan_group
+from remediator.report import ACTION_WORDS, count_by_action
 from remediator.settings import Settings
-
-# The order in which the summary line names the actions, the most disruptive first.
-ACTION_ORDER = (Action.REVOKE, Action.NARROW, Action.NOTIFY, Action.IGNORE)
-ACTION_WORDS = {Action.REVOKE: "revoke", Action.NARROW: "narrow", Action.NOTIFY: "notify", Action.IGNORE: "ignored"}
 
 Progress = Callable[[int], None]
 
@@ -59,28 +55,31 @@ class Row:
     notes: tuple[str, ...]
 
 
-def referenced_prefix_lists(groups: Iterable[GroupState]) -> set[str]:
-    return {
-        entry.source.value for group in groups for entry in group.ingress if entry.source.kind == SourceKind.PREFIX_LIST
-    }
-
-
 def scan_region(aws: Aws, settings: Settings, now: datetime, *, progress: Progress | None = None) -> Inventory:
     """Read every group of the region in pages, resolve each prefix list once, and decide on every risky entry.
 
-    Read-only: besides the pages of groups and network interfaces it calls only `aws.prefix_lists`.
+    Read-only: besides the pages of groups and network interfaces it calls only `aws.prefix_lists`, at most twice.
     """
     groups: list[GroupState] = []
     for group in aws.iter_groups():
         groups.append(group)
         if progress is not None:
             progress(len(groups))
-    prefix_lists = aws.prefix_lists(referenced_prefix_lists(groups))
+    criteria = Criteria.of(settings)
+    prefix_lists = aws.prefix_lists(referenced_prefix_lists(entry for group in groups for entry in group.ingress))
+    wanted = set().union(
+        *(
+            narrowing_prefix_lists(group, group.ingress, criteria=criteria, now=now, prefix_lists=prefix_lists)
+            for group in groups
+        )
+    )
+    if wanted:
+        prefix_lists = {**prefix_lists, **aws.prefix_lists(wanted)}
     planned: list[tuple[GroupState, GroupPolicy, list[Planned]]] = []
     for group in sorted(groups, key=lambda g: g.group_id):
-        plans = plan_group(group, group.ingress, settings=settings, aws=aws, now=now, prefix_lists=prefix_lists)
+        plans = plan_group(group, group.ingress, criteria=criteria, now=now, prefix_lists=prefix_lists)
         if plans:
-            planned.append((group, policy_from_tags(group.tags, settings, now), plans))
+            planned.append((group, policy_from_tags(group.tags, criteria.default_policy, now), plans))
     # Attachment only matters for what was found, so a clean region costs no call for it.
     attached = aws.attached_group_ids() if planned else frozenset()
     return Inventory(
@@ -104,6 +103,7 @@ def consequence(plan: Planned, policy: GroupPolicy) -> str:
 
 
 def row_of(region: str, found: GroupScan, plan: Planned) -> Row:
+    """The row of one risky entry of a group."""
     group, entry, decision = found.group, plan.entry, plan.decision
     return Row(
         region=region,
@@ -134,17 +134,12 @@ def rows_of(inventory: Inventory) -> list[Row]:
 
 
 def rule_order(plan: Planned) -> tuple[str, int, int, str, str]:
+    """The order of a group's rules in every listing: by protocol, ports and source."""
     entry = plan.entry
     # Ports may be absent (all traffic), and None does not compare with numbers.
     first = -1 if entry.from_port is None else entry.from_port
     last = -1 if entry.to_port is None else entry.to_port
     return (entry.protocol, first, last, entry.source.kind.value, entry.source.value)
-
-
-def count_by_action(rows: Iterable[Row]) -> dict[str, int]:
-    """How many rules each action would apply to, every action named (zero included), in ACTION_ORDER."""
-    counts = Counter(row.action for row in rows)
-    return {ACTION_WORDS[action]: counts.get(ACTION_WORDS[action], 0) for action in ACTION_ORDER}
 
 
 def summary_line(rows: list[Row], groups_scanned: int) -> str:

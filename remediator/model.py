@@ -18,6 +18,10 @@ class Mode(StrEnum):
     IGNORE = "ignore"
 
 
+# The modes that change rules; the sweep (and an event read in part) acts on existing rules only in these.
+ACTING_MODES = (Mode.REVOKE, Mode.NARROW)
+
+
 class Action(StrEnum):
     """What the policy decides for one risky rule entry."""
 
@@ -37,6 +41,9 @@ class Outcome(StrEnum):
     ALREADY_GONE = "already-gone"
     WOULD_REVOKE = "would-revoke"
     WOULD_NARROW = "would-narrow"
+    # The sweep's: a rule to close that waits for the next sweep (out of time), or one the remediator could not change.
+    DEFERRED = "deferred"
+    FAILED = "failed"
 
 
 class SourceKind(StrEnum):
@@ -82,6 +89,7 @@ class PortRange:
             raise ValueError(f"port range {self.first}-{self.last} is outside 0-65535")
 
     def overlaps(self, other: PortRange) -> bool:
+        """Whether the two ranges share at least one port."""
         return self.first <= other.last and other.first <= self.last
 
     def __str__(self) -> str:
@@ -107,6 +115,7 @@ class RuleEntry:
         return self.content_key() == other.content_key()
 
     def content_key(self) -> tuple[str, int | None, int | None, SourceKind, str]:
+        """What identifies the rule: protocol, ports (None for all traffic), source kind and normalized source."""
         network = self.source.network()
         value = str(network) if network is not None else self.source.value
         if self.protocol == "-1" or (self.from_port, self.to_port) == (-1, -1):
@@ -115,6 +124,7 @@ class RuleEntry:
         return (self.protocol, self.from_port, self.to_port, self.source.kind, value)
 
     def ports_text(self) -> str:
+        """The protocol and ports for people, e.g. `tcp/22`, `tcp/80-443` or `all traffic`."""
         if self.protocol == "-1":
             return "all traffic"
         if self.from_port is None or self.to_port is None:

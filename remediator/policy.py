@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from remediator.model import Action, Decision, GroupPolicy, Mode, RuleEntry, Source, SourceKind
 from remediator.risk import OpenThresholds, PrefixListInfo, cidr_is_open
-from remediator.settings import Settings
 from remediator.sources import parse_sources
 
 MODE_TAG = "remediator:mode"
@@ -29,11 +28,8 @@ def parse_expiry(raw: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def policy_from_tags(tags: Mapping[str, str], settings: Settings, now: datetime) -> GroupPolicy:
-    """The group's policy: its tags while its exception lasts, else the settings' defaults."""
-    default = GroupPolicy(
-        mode=settings.default_mode, allowed_sources=settings.allowed_sources, expires_at=None, notes=()
-    )
+def policy_from_tags(tags: Mapping[str, str], default: GroupPolicy, now: datetime) -> GroupPolicy:
+    """The group's policy: its tags while its exception lasts, else the default policy (of an untagged group)."""
     if MODE_TAG not in tags and ALLOWED_CIDRS_TAG not in tags:
         return default
     notes: list[str] = []
@@ -49,7 +45,7 @@ def policy_from_tags(tags: Mapping[str, str], settings: Settings, now: datetime)
             note = f"the exception expired on {expires_raw.strip()} ({EXPIRES_TAG}), so the default policy applies"
             return replace(default, notes=(note,))
         expires_at = expires_raw.strip()
-    mode = settings.default_mode
+    mode = default.mode
     if MODE_TAG in tags:
         raw_mode = tags[MODE_TAG].strip().lower()
         try:
@@ -58,9 +54,9 @@ def policy_from_tags(tags: Mapping[str, str], settings: Settings, now: datetime)
             choices = ", ".join(m.value for m in Mode)
             notes.append(
                 f"the {MODE_TAG} tag {tags[MODE_TAG]!r} is not one of {choices}, "
-                f"so the default mode {settings.default_mode.value} applies"
+                f"so the default mode {default.mode.value} applies"
             )
-    allowed = settings.allowed_sources
+    allowed = default.allowed_sources
     if tags.get(ALLOWED_CIDRS_TAG, "").strip():
         parsed, errors = parse_sources(tags[ALLOWED_CIDRS_TAG])
         if errors:
@@ -72,6 +68,7 @@ def policy_from_tags(tags: Mapping[str, str], settings: Settings, now: datetime)
 
 
 def source_is_open(source: Source, thresholds: OpenThresholds, prefix_lists: Mapping[str, PrefixListInfo]) -> bool:
+    """Whether an allowed source is open: an open CIDR, or a customer prefix list with one or that cannot be read."""
     if source.kind == SourceKind.PREFIX_LIST:
         info = prefix_lists.get(source.value)
         # An allowed prefix list that cannot be read is not trusted as a narrowing target.

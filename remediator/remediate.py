@@ -2,189 +2,141 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from remediator import report as reporting
 from remediator.effects import Aws
-from remediator.events import HANDLED_EVENTS, MODIFY_RULES, SecurityGroupCall, Unreadable, read_call
-from remediator.log import log_event
-from remediator.model import Action, Decision, GroupState, Mode, Outcome, RuleEntry, SourceKind
-from remediator.policy import decide, policy_from_tags
-from remediator.report import EventReport, Finding
-from remediator.risk import PrefixListInfo, assess
+from remediator.engine import CLOSING, Criteria, Finding, Planned, act, plan_entries, reported_only, with_rule_ids
+from remediator.event_names import HANDLED_EVENTS, MODIFY_RULES
+from remediator.events import SecurityGroupCall, Unreadable, read_call
+from remediator.log import log_event, log_warning
+from remediator.metrics import Metric, emit
+from remediator.model import ACTING_MODES, GroupState, Mode, Outcome, RuleEntry
+from remediator.report import EventReport, Status
 from remediator.settings import Settings
 
 
-def screen(call: SecurityGroupCall) -> str | None:
-    """Why a readable call is not one to act on, or None when it is."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Home:
+    """Where this remediator acts: its own region and account (None where it is not known)."""
+
+    region: str | None
+    account: str | None
+
+
+def not_ours(call: SecurityGroupCall) -> str | None:
+    """Why a readable event is none of the remediator's business (quietly ignored), or None when it is."""
     if call.event_name not in HANDLED_EVENTS:
         return f"event {call.event_name} is not one of {', '.join(HANDLED_EVENTS)}"
     if call.error_code:
         return f"the call failed ({call.error_code}), so it changed nothing"
+    return None
+
+
+def misplaced(call: SecurityGroupCall, home: Home) -> str | None:
+    """Why the call's group is not one this remediator may act on: another region or account; else None."""
+    if call.region and home.region and call.region != home.region:
+        return f"event from {call.region}; this remediator acts in {home.region}"
+    if call.account and home.account and call.account != home.account:
+        return f"event of account {call.account}; this remediator acts in account {home.account}"
     if not call.group_id and not call.group_name:
-        return "the call names no security group"
-    if call.event_name == MODIFY_RULES and not call.modified_rule_ids:
-        return "the ModifySecurityGroupRules request names no rule id"
-    if call.event_name != MODIFY_RULES and not call.entries:
-        return "the call added no ingress entry"
+        return "the event names no security group that could be read"
     return None
 
 
 def ignored(event_id: str, reason: str) -> dict[str, Any]:
+    """The summary of an event the remediator does not act on, logged with its reason."""
     log_event("ignored", event_id=event_id, reason=reason)
-    return {"event_id": event_id, "status": "ignored", "reason": reason}
+    return {"event_id": event_id, "status": Status.IGNORED.value, "reason": reason}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Planned:
-    """A risky entry with its decision, before anything is done; `present` is whether the group still has it."""
-
-    entry: RuleEntry
-    risk: str
-    decision: Decision
-    present: bool
+def refused(call: SecurityGroupCall, reason: str, settings: Settings, aws: Aws, now: datetime) -> dict[str, Any]:
+    """An event of ours the remediator cannot act on: a WARNING, a metric, and a notification where it names a group."""
+    log_warning("refused", event_id=call.event_id, group_id=call.group_id, reason=reason, skipped=list(call.skipped))
+    emit({Metric.EVENTS_REFUSED: 1}, settings.default_mode.value, now)
+    notification = reporting.refusal_notification(call, reason) if call.group_id or call.group_name else None
+    notified = reporting.publish(notification, settings.topic_arn, aws, event_id=call.event_id)
+    return {
+        "event_id": call.event_id,
+        "status": Status.REFUSED.value,
+        "reason": reason,
+        "group_id": call.group_id or call.group_name,
+        "notified": notified,
+    }
 
 
 def added_entries(call: SecurityGroupCall, group: GroupState, aws: Aws) -> tuple[RuleEntry, ...]:
     """The ingress entries the call added, each with its rule id where the event or AWS gives it."""
     if call.event_name == MODIFY_RULES:
+        if not call.modified_rule_ids:
+            return ()
         # The request may show only the changed fields, so the rules are assessed as they are now.
         wanted = set(call.modified_rule_ids)
         return tuple(rule for rule in aws.ingress_rules(group.group_id) if rule.rule_id in wanted)
     return call.entries
 
 
-def with_rule_ids(
-    plans: list[Planned], group_id: str, aws: Aws, *, current: tuple[RuleEntry, ...] | None = None
-) -> list[Planned]:
-    """Fill in the rule ids of entries to close that lack one (old response format) with one describe.
-
-    `current` is the group's ingress rules when already described (the sweep's batched describe): no call then.
-    """
-    lacking = [p for p in plans if p.present and not p.entry.rule_id and p.decision.action in CLOSING]
-    if not lacking:
-        return plans
-    if current is None:
-        current = aws.ingress_rules(group_id)
-    filled: list[Planned] = []
-    for plan in plans:
-        match = next((rule for rule in current if rule.same_rule(plan.entry)), None) if plan in lacking else None
-        if match is None:
-            filled.append(plan)
-        else:
-            filled.append(replace(plan, entry=replace(plan.entry, rule_id=match.rule_id)))
-    return filled
-
-
-CLOSING = (Action.REVOKE, Action.NARROW)
-
-
-def act(group: GroupState, plans: list[Planned], dry_run: bool, aws: Aws) -> list[Finding]:
-    """Carry out the decisions: narrowing authorizations first, then one revoke of every rule to close."""
-    details: list[list[str]] = [[] for _ in plans]
-    allowed_any = [False for _ in plans]
-    live = [p.present and p.entry.rule_id is not None and p.decision.action in CLOSING for p in plans]
-    if not dry_run:
-        for index, plan in enumerate(plans):
-            if not live[index] or plan.decision.action != Action.NARROW:
-                continue
-            for target in plan.decision.narrow_to:
-                failure = aws.authorize(group.group_id, plan.entry, target)
-                if failure is None:
-                    allowed_any[index] = True
-                    details[index].append(f"allowed {plan.entry.ports_text()} from {target.value} instead")
-                else:
-                    # Closing the hole comes first: the revoke below goes ahead regardless.
-                    details[index].append(f"could not allow {target.value} ({failure}); add it by hand if needed")
-    to_close = tuple(p.entry.rule_id for index, p in enumerate(plans) if live[index] and p.entry.rule_id)
-    gone: tuple[str, ...] = ()
-    if to_close and not dry_run:
-        gone = aws.revoke(group.group_id, to_close).already_gone
+def existing_findings(plans: list[Planned], sweep_mode: Mode) -> list[Finding]:
+    """Risky rules of the group that the event did not show, judged as the sweep judges existing rules: reported."""
     return [
         Finding(
             entry=plan.entry,
             risk=plan.risk,
             decision=plan.decision,
-            outcome=outcome_of(
-                plan, dry_run, closed_now=live[index] and plan.entry.rule_id not in gone, narrowed=allowed_any[index]
-            ),
-            details=tuple(details[index]),
+            outcome=Outcome.IGNORED if sweep_mode == Mode.IGNORE else reported_only(plan),
+            details=(f"an existing rule of the group, left open: REMEDIATOR_SWEEP_MODE is {sweep_mode.value}",),
         )
-        for index, plan in enumerate(plans)
+        for plan in plans
     ]
 
 
-def outcome_of(plan: Planned, dry_run: bool, *, closed_now: bool, narrowed: bool) -> Outcome:
-    action = plan.decision.action
-    if action == Action.IGNORE:
-        return Outcome.IGNORED
-    if not plan.present:
-        return Outcome.ALREADY_GONE
-    if action == Action.NOTIFY:
-        return Outcome.NOTIFIED
-    if dry_run:
-        return Outcome.WOULD_NARROW if action == Action.NARROW else Outcome.WOULD_REVOKE
-    if not closed_now:
-        return Outcome.ALREADY_GONE
-    # A narrowing none of whose allowed sources could be added has only revoked.
-    return Outcome.NARROWED if action == Action.NARROW and narrowed else Outcome.REVOKED
-
-
-def plan_group(
-    group: GroupState,
-    entries: tuple[RuleEntry, ...],
-    *,
-    settings: Settings,
-    aws: Aws,
-    now: datetime,
-    prefix_lists: dict[str, PrefixListInfo],
-) -> list[Planned]:
-    """Assess each entry and decide on the risky ones by the group's policy (pure but for prefix lists)."""
-    risky = [
-        (entry, risk)
-        for entry in entries
-        if (risk := assess(entry, settings.risky_ports, settings.thresholds, prefix_lists)) is not None
-    ]
-    if not risky:
-        return []
-    policy = policy_from_tags(group.tags, settings, now)
-    wanted = {s.value for s in policy.allowed_sources if s.kind == SourceKind.PREFIX_LIST} - prefix_lists.keys()
-    if wanted and policy.mode == Mode.NARROW:
-        prefix_lists.update(aws.prefix_lists(wanted))
-    return [
-        Planned(
-            entry=entry,
-            risk=risk.reason,
-            decision=decide(entry, policy, settings.thresholds, prefix_lists),
-            present=group.has(entry),
-        )
-        for entry, risk in risky
-    ]
-
-
-def remediate(event: object, settings: Settings, aws: Aws, now: datetime) -> dict[str, Any]:
+def remediate(
+    event: object, settings: Settings, aws: Aws, now: datetime, *, home: Home | None = None
+) -> dict[str, Any]:
     """Parse, decide, act, notify for one EventBridge event; returns a JSON-serialisable summary."""
     call = read_call(event)
     if isinstance(call, Unreadable):
         return ignored("unknown", call.reason)
-    reason = screen(call)
+    reason = not_ours(call)
     if reason is not None:
         return ignored(call.event_id, reason)
+    home = home or Home(region=aws.ec2.meta.region_name, account=None)
+    reason = misplaced(call, home)
+    if reason is not None:
+        return refused(call, reason, settings, aws, now)
     group = aws.describe_group(call.group_id, call.group_name)
     if group is None:
+        # Nothing is open in a group that is not there.
         return ignored(call.event_id, f"security group {call.group_id or call.group_name} no longer exists")
-    entries = added_entries(call, group, aws)
-    prefix_lists = aws.prefix_lists(e.source.value for e in entries if e.source.kind == SourceKind.PREFIX_LIST)
-    plans = plan_group(group, entries, settings=settings, aws=aws, now=now, prefix_lists=prefix_lists)
-    if not plans:
-        log_event("no risky entry", event_id=call.event_id, group_id=group.group_id, entries=len(entries))
-        return {"event_id": call.event_id, "status": "clean", "group_id": group.group_id, "findings": []}
-    if not settings.dry_run:
+    criteria = Criteria.of(settings)
+    added = added_entries(call, group, aws)
+    plans = plan_entries(group, added, criteria=criteria, now=now, aws=aws)
+    reported: list[Finding] = []
+    notes = [*call.skipped, *([call.group_note] if call.group_note else [])]
+    if not call.complete:
+        # What the call added could not all be read: the group's other risky rules are checked as existing rules.
+        shown = {entry.content_key() for entry in added}
+        others = tuple(entry for entry in group.ingress if entry.content_key() not in shown)
+        existing = plan_entries(group, others, criteria=criteria, now=now, aws=aws)
+        notes.append(
+            "the event could not be read in full, so the whole group was checked: its other risky rules are "
+            f"judged as existing rules (REMEDIATOR_SWEEP_MODE={settings.sweep_mode.value})"
+        )
+        log_warning("event read in part", event_id=call.event_id, group_id=group.group_id, notes=notes)
+        if settings.sweep_mode in ACTING_MODES:
+            plans += existing
+        else:
+            reported = existing_findings(existing, settings.sweep_mode)
+    if not plans and not reported:
+        log_event("no risky entry", event_id=call.event_id, group_id=group.group_id, entries=len(added))
+        return {"event_id": call.event_id, "status": Status.CLEAN.value, "group_id": group.group_id, "findings": []}
+    if not settings.dry_run and any(plan.decision.action in CLOSING for plan in plans):
         plans = with_rule_ids(plans, group.group_id, aws)
-    findings = act(group, plans, settings.dry_run, aws)
-    report = reporting.event_report(call, group, tuple(findings), dry_run=settings.dry_run)
+    findings = (*act(group, plans, settings.dry_run, aws), *reported)
+    report = reporting.event_report(call, group, findings, dry_run=settings.dry_run, notes=tuple(notes))
     for finding in findings:
         log_event(
             "decision",
@@ -200,27 +152,19 @@ def remediate(event: object, settings: Settings, aws: Aws, now: datetime) -> dic
             reason=finding.risk,
             notes=[*finding.decision.notes, *finding.details],
         )
-    notified = notify(report, settings, aws)
+    notified = reporting.publish(reporting.event_notification(report), settings.topic_arn, aws, event_id=call.event_id)
+    emit(reporting.metric_counts(Counter(f.outcome for f in findings)), findings[0].decision.mode.value, now)
     return summary(report, notified)
 
 
-def notify(report: EventReport, settings: Settings, aws: Aws) -> bool:
-    if not reporting.needs_notification(report):
-        return False
-    subject, body = reporting.subject(report), reporting.body(report)
-    if settings.topic_arn is None:
-        log_event("notification (no topic configured)", event_id=report.event_id, subject=subject)
-        return False
-    aws.publish(settings.topic_arn, subject, body, reporting.attributes(report))
-    return True
-
-
 def summary(report: EventReport, notified: bool) -> dict[str, Any]:
+    """The handler's JSON-serialisable result for an event it acted on."""
     return {
         "event_id": report.event_id,
-        "status": "dry-run" if report.dry_run else "remediated",
+        "status": reporting.status_of((f.outcome for f in report.findings), dry_run=report.dry_run).value,
         "group_id": report.group.group_id,
         "notified": notified,
+        "notes": list(report.notes),
         "findings": [
             {
                 "rule_id": f.entry.rule_id,

@@ -25,6 +25,8 @@ NON_PUBLIC_NETWORKS: tuple[IpNetwork, ...] = tuple(
             "198.18.0.0/15",  # benchmarking
             "198.51.100.0/24",  # documentation
             "203.0.113.0/24",  # documentation
+            "224.0.0.0/4",  # multicast: no unicast host of the internet
+            "240.0.0.0/4",  # reserved (and the limited broadcast address)
         )
     )
 ) + tuple(
@@ -37,6 +39,7 @@ NON_PUBLIC_NETWORKS: tuple[IpNetwork, ...] = tuple(
             "fe80::/10",  # link-local
             "2001:db8::/32",  # documentation
             "3fff::/20",  # documentation (RFC 9637)
+            "ff00::/8",  # multicast
         )
     )
 )
@@ -69,6 +72,7 @@ def normalize_protocol(raw: str | int | None) -> str:
 
 
 def is_non_public(network: IpNetwork) -> bool:
+    """Whether the network lies wholly inside one block of non-public address space."""
     return any(
         network.version == block.version and network.subnet_of(block)  # type: ignore[arg-type]
         for block in NON_PUBLIC_NETWORKS
@@ -116,6 +120,7 @@ def open_source_reason(
 
 
 def cidr_is_open(cidr: str, thresholds: OpenThresholds) -> bool:
+    """Whether a CIDR, read leniently, is open to the internet; False when it is not a CIDR."""
     try:
         network = ipaddress.ip_network(cidr.strip(), strict=False)
     except ValueError:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 from collections.abc import Mapping
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, InstanceOf
+from pydantic import BaseModel, ConfigDict, InstanceOf
 
-from remediator.model import Mode, PortRange, Source
+from remediator.model import GroupPolicy, Mode, PortRange, Source
 from remediator.risk import OpenThresholds, cidr_is_open
 from remediator.sources import parse_sources
 
@@ -32,15 +32,45 @@ class Settings(BaseModel):
     thresholds: InstanceOf[OpenThresholds]
     sweep_mode: Mode
 
+    def default_policy(self) -> GroupPolicy:
+        """The policy of a group without remediator tags (or whose exception has ended)."""
+        return GroupPolicy(mode=self.default_mode, allowed_sources=self.allowed_sources, expires_at=None, notes=())
+
 
 DEFAULT_RISKY_PORTS = "22,3389"
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off", ""}
+PREFIX = "REMEDIATOR_"
 
-PrefixLength = Annotated[int, Field(ge=0, le=128)]
+
+class Variables(BaseModel):
+    """The REMEDIATOR_* variables as text, one field per variable (its name without the prefix, lower case).
+
+    The one list of the settings' names: the variables' names, the CDK context keys and the docs follow from it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    default_mode: str = ""
+    allowed_cidrs: str = ""
+    risky_ports: str = DEFAULT_RISKY_PORTS
+    topic_arn: str = ""
+    dry_run: str = ""
+    ipv4_open_prefix: str = ""
+    ipv6_open_prefix: str = ""
+    sweep_mode: str = ""
+
+
+def variable_name(field: str) -> str:
+    """The environment variable of a field of Variables: default_mode -> REMEDIATOR_DEFAULT_MODE."""
+    return PREFIX + field.upper()
+
+
+VARIABLE_NAMES = tuple(variable_name(field) for field in Variables.model_fields)
 
 
 def parse_mode(name: str, raw: str, default: Mode) -> Mode:
+    """A mode's name, or the default when empty."""
     text = raw.strip().lower()
     if not text:
         return default
@@ -52,6 +82,7 @@ def parse_mode(name: str, raw: str, default: Mode) -> Mode:
 
 
 def parse_ports(name: str, raw: str) -> tuple[PortRange, ...]:
+    """Ports and ranges separated by commas or spaces: `22,3389`, `8000-8100`."""
     ranges: list[PortRange] = []
     for part in raw.replace(" ", ",").split(","):
         if not part:
@@ -70,6 +101,7 @@ def parse_ports(name: str, raw: str) -> tuple[PortRange, ...]:
 
 
 def parse_bool(name: str, raw: str) -> bool:
+    """true/false and their usual spellings."""
     text = raw.strip().lower()
     if text in TRUE_WORDS:
         return True
@@ -79,6 +111,7 @@ def parse_bool(name: str, raw: str) -> bool:
 
 
 def parse_prefix(name: str, raw: str, default: int, family_bits: int) -> int:
+    """A prefix length (a leading / allowed), or the default when empty."""
     text = raw.strip().lstrip("/")
     if not text:
         return default
@@ -87,33 +120,48 @@ def parse_prefix(name: str, raw: str, default: int, family_bits: int) -> int:
     return int(text)
 
 
+def unknown_variable(env: Mapping[str, str]) -> str | None:
+    """Why a REMEDIATOR_* variable that is not a setting is refused (a typo would otherwise fall back silently)."""
+    for name in sorted(env):
+        if name.startswith(PREFIX) and name not in VARIABLE_NAMES:
+            closest = difflib.get_close_matches(name, VARIABLE_NAMES, n=1)
+            hint = f"did you mean {closest[0]}?" if closest else f"the settings are {', '.join(VARIABLE_NAMES)}"
+            return f"{name}: not a setting of the remediator; {hint}"
+    return None
+
+
 def settings_from(env: Mapping[str, str]) -> Settings:
     """Read and validate the settings from an environment mapping."""
+    unknown = unknown_variable(env)
+    if unknown is not None:
+        raise SettingsError(unknown)
+    given = {field: env[variable_name(field)] for field in Variables.model_fields if variable_name(field) in env}
+    raw = Variables(**given)
+    name = variable_name
     thresholds = OpenThresholds(
-        ipv4=parse_prefix("REMEDIATOR_IPV4_OPEN_PREFIX", env.get("REMEDIATOR_IPV4_OPEN_PREFIX", ""), 8, 32),
-        ipv6=parse_prefix("REMEDIATOR_IPV6_OPEN_PREFIX", env.get("REMEDIATOR_IPV6_OPEN_PREFIX", ""), 32, 128),
+        ipv4=parse_prefix(name("ipv4_open_prefix"), raw.ipv4_open_prefix, 8, 32),
+        ipv6=parse_prefix(name("ipv6_open_prefix"), raw.ipv6_open_prefix, 32, 128),
     )
-    allowed_raw = env.get("REMEDIATOR_ALLOWED_CIDRS", "")
-    allowed, errors = parse_sources(allowed_raw)
+    allowed, errors = parse_sources(raw.allowed_cidrs)
     if errors:
-        raise SettingsError(f"REMEDIATOR_ALLOWED_CIDRS: {errors[0]}")
+        raise SettingsError(f"{name('allowed_cidrs')}: {errors[0]}")
     open_allowed = [source.value for source in allowed if cidr_is_open(source.value, thresholds)]
     if open_allowed:
         raise SettingsError(
-            f"REMEDIATOR_ALLOWED_CIDRS: {open_allowed[0]} is itself open to the internet, so narrowing to it "
+            f"{name('allowed_cidrs')}: {open_allowed[0]} is itself open to the internet, so narrowing to it "
             "would change nothing"
         )
-    topic_arn = env.get("REMEDIATOR_TOPIC_ARN", "").strip()
+    topic_arn = raw.topic_arn.strip()
     if topic_arn and not topic_arn.startswith("arn:"):
-        raise SettingsError(f"REMEDIATOR_TOPIC_ARN: {topic_arn!r} is not an SNS topic ARN")
+        raise SettingsError(f"{name('topic_arn')}: {topic_arn!r} is not an SNS topic ARN")
     return Settings(
-        default_mode=parse_mode("REMEDIATOR_DEFAULT_MODE", env.get("REMEDIATOR_DEFAULT_MODE", ""), Mode.REVOKE),
+        default_mode=parse_mode(name("default_mode"), raw.default_mode, Mode.REVOKE),
         allowed_sources=allowed,
-        risky_ports=parse_ports("REMEDIATOR_RISKY_PORTS", env.get("REMEDIATOR_RISKY_PORTS", DEFAULT_RISKY_PORTS)),
+        risky_ports=parse_ports(name("risky_ports"), raw.risky_ports),
         topic_arn=topic_arn or None,
-        dry_run=parse_bool("REMEDIATOR_DRY_RUN", env.get("REMEDIATOR_DRY_RUN", "")),
+        dry_run=parse_bool(name("dry_run"), raw.dry_run),
         thresholds=thresholds,
-        sweep_mode=parse_mode("REMEDIATOR_SWEEP_MODE", env.get("REMEDIATOR_SWEEP_MODE", ""), Mode.NOTIFY),
+        sweep_mode=parse_mode(name("sweep_mode"), raw.sweep_mode, Mode.NOTIFY),
     )
 
 

@@ -5,18 +5,35 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from remediator import cloudtrail
+from remediator.cli import cloudtrail
 from remediator.effects import CLIENT_CONFIG, Aws
 from remediator.settings import Settings, current_settings, settings_from
 
+EVENTS_DIR = Path(__file__).parent / "events"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A real event of tests/events, by file name."""
+    data: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+    return data
+
+
+def at_home(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as if made in the embedded account and region: the remediator refuses any other place's."""
+    record = event["detail"] if isinstance(event.get("detail"), dict) else event
+    record.update(awsRegion=REGION, recipientAccountId=ACCOUNT)
+    if record is not event:
+        event.update(region=REGION, account=ACCOUNT)
+    return event
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +97,7 @@ class World:
         """Make the call on embedded AWS and return the CloudTrail event AWS would deliver for it."""
         rules = self.authorize(group_id, permissions)
         return cloudtrail.authorize_event(
-            cloudtrail.load_event(template),
+            cloudtrail.load_template(template),
             group_id=group_id,
             permissions=permissions,
             rules=rules if rule_ids else None,
@@ -100,7 +117,7 @@ class World:
         if apply:
             self.ec2.modify_security_group_rules(GroupId=group_id, SecurityGroupRules=[update])
         event = cloudtrail.modify_event(
-            cloudtrail.load_event(cloudtrail.MODIFY_TEMPLATE),
+            cloudtrail.load_template(cloudtrail.MODIFY_TEMPLATE),
             group_id=group_id,
             updates=[update],
             account=ACCOUNT,

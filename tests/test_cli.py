@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from remediator.cli import main
+from remediator.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["demo", "replay", "scan"]

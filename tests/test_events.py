@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -167,29 +169,135 @@ def test_the_envelope_fills_what_a_redacted_record_lacks() -> None:
         ("text", "the event is a JSON str, not an object"),
         ({}, "neither an EventBridge envelope nor a CloudTrail record"),
         ({"detail": "x"}, "neither an EventBridge envelope nor a CloudTrail record"),
-        ({"detail": {}}, "malformed CloudTrail record: eventName: Field required"),
-        ({"eventName": "AuthorizeSecurityGroupIngress", "requestParameters": []}, "requestParameters"),
-        (
-            {
-                "eventName": "AuthorizeSecurityGroupIngress",
-                "requestParameters": {"ipPermissions": {"items": [{"fromPort": 22}]}},
-            },
-            "ipProtocol: Field required",
-        ),
-        (
-            {
-                "eventName": "AuthorizeSecurityGroupIngress",
-                "requestParameters": {"ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": "twenty-two"}]}},
-            },
-            "fromPort",
-        ),
+        ({"detail": {}}, "no readable eventName"),
+        ({"eventName": ["AuthorizeSecurityGroupIngress"]}, "no readable eventName"),
     ],
 )
-def test_an_unreadable_event_gives_a_one_line_reason(event: object, reason: str) -> None:
+def test_only_an_event_that_names_no_call_is_unreadable(event: object, reason: str) -> None:
     call = read_call(event)
     assert isinstance(call, Unreadable)
     assert reason in call.reason
     assert "\n" not in call.reason
+
+
+RULE_SET_EVENT = "nuvibit-AuthorizeSecurityGroupIngress-console-tcp0-65535-world-ruleset.json"
+SSH_WORLD = ("tcp", 0, 65535, "0.0.0.0/0")
+
+
+def content(call: SecurityGroupCall) -> set[tuple[str, int | None, int | None, str]]:
+    return {(e.protocol, e.from_port, e.to_port, e.source.value) for e in call.entries}
+
+
+# One field broken at a time; each still leaves the call, the group and one readable copy of the risky entry.
+BROKEN_FIELDS: dict[str, tuple[Callable[[dict[str, Any]], None], str | None]] = {
+    "userAgent a list": (lambda r: r.update(userAgent=["aws-cli"]), None),
+    "userIdentity a string": (lambda r: r.update(userIdentity="root"), None),
+    "sourceIPAddress an object": (lambda r: r.update(sourceIPAddress={"ip": "1.2.3.4"}), None),
+    "eventTime a number": (lambda r: r.update(eventTime=None), None),
+    "responseElements not an object": (lambda r: r.update(responseElements="ok"), "responseElements"),
+    "an unrelated isEgress of maybe": (
+        lambda r: r["responseElements"]["securityGroupRuleSet"]["items"].append(
+            {**r["responseElements"]["securityGroupRuleSet"]["items"][0], "isEgress": "maybe", "toPort": 23}
+        ),
+        "securityGroupRuleSet[1]",
+    ),
+    "an icmp permission with fromPort echo beside tcp/22": (
+        lambda r: r["requestParameters"]["ipPermissions"]["items"].insert(
+            0, {"ipProtocol": "icmp", "fromPort": "echo", "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}
+        ),
+        "requestParameters.ipPermissions[0]",
+    ),
+    "a source that is an object": (
+        lambda r: r["requestParameters"]["ipPermissions"]["items"][0]["ipRanges"]["items"].append({"cidrIp": {}}),
+        "ipRanges[1]",
+    ),
+    "requestParameters missing (a trimmed record)": (lambda r: r.pop("requestParameters"), None),
+    "ipPermissions a string": (lambda r: r["requestParameters"].update(ipPermissions="all"), "ipPermissions"),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_FIELDS, ids=list(BROKEN_FIELDS))
+def test_a_field_broken_in_a_real_record_still_gives_the_group_and_the_risky_entry(broken: str) -> None:
+    event = load(RULE_SET_EVENT)
+    record = event.get("detail", event)
+    group_id = record["requestParameters"]["groupId"]
+    breaking, named = BROKEN_FIELDS[broken]
+    breaking(record)
+    call = read_call(event)
+    assert isinstance(call, SecurityGroupCall), call
+    assert call.group_id == group_id
+    assert SSH_WORLD in content(call)
+    if named is None:
+        assert call.skipped == ()
+    else:
+        assert any(named in note for note in call.skipped), call.skipped
+        assert not call.complete
+
+
+def every_place(value: object, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every key and list index of a JSON value, depth first."""
+    places: list[tuple[str | int, ...]] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            places += [(*path, key), *every_place(child, (*path, key))]
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            places += [(*path, index), *every_place(child, (*path, index))]
+    return places
+
+
+def with_broken(record: dict[str, Any], place: tuple[str | int, ...]) -> dict[str, Any]:
+    broken = copy.deepcopy(record)
+    parent: Any = broken
+    for step in place[:-1]:
+        parent = parent[step]
+    parent[place[-1]] = {"unexpected": ["type"]}
+    return broken
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in EVENTS.glob("*Ingress*.json")))
+def test_each_field_of_each_real_record_broken_alone_is_read_or_named(name: str) -> None:
+    event = load(name)
+    record = event.get("detail", event)
+    whole = read_call(record)
+    assert isinstance(whole, SecurityGroupCall)
+    for place in every_place(record):
+        if place[0] == "eventName":
+            continue
+        call = read_call(with_broken(record, place))
+        assert isinstance(call, SecurityGroupCall), place
+        assert call.event_name == whole.event_name
+        where = ".".join(str(step) for step in place)
+        # A broken entry is left out and named; every other readable entry is still there.
+        lost = content(whole) - content(call)
+        if lost:
+            assert call.skipped, (where, lost)
+        if call.group_id != whole.group_id:
+            assert place[0] in ("requestParameters", "responseElements"), where
+
+
+def test_the_rule_set_names_the_group_when_the_request_is_missing() -> None:
+    record = load(RULE_SET_EVENT)
+    record = record.get("detail", record)
+    group_id = record["requestParameters"]["groupId"]
+    del record["requestParameters"]
+    call = read_call(record)
+    assert isinstance(call, SecurityGroupCall)
+    assert call.group_id == group_id
+    assert call.group_note is None
+
+
+def test_where_request_and_rule_set_disagree_the_rule_set_wins_and_the_call_says_so() -> None:
+    record = load(RULE_SET_EVENT)
+    record = record.get("detail", record)
+    answered = record["requestParameters"]["groupId"]
+    record["requestParameters"]["groupId"] = "sg-0000000000000000f"
+    call = read_call(record)
+    assert isinstance(call, SecurityGroupCall)
+    assert call.group_id == answered
+    assert call.group_note is not None
+    assert "sg-0000000000000000f" in call.group_note
+    assert answered in call.group_note
 
 
 def test_the_scheduled_sweep_event_is_told_apart() -> None:

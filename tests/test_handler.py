@@ -49,7 +49,7 @@ def test_a_bad_setting_fails_the_invocation_with_the_variable_named(
 
 
 def test_the_handler_imports_nothing_of_cdk_tests_or_the_cli() -> None:
-    unwanted = "aws_cdk constructs jsii moto pytest remediator.cli remediator.demo remediator.scan"
+    unwanted = "aws_cdk constructs jsii moto pytest remediator.cli remediator.sweep remediator.inventory"
     code = (
         "import sys, remediator.handler\n"
         f"unwanted = {unwanted.split()!r}\n"

@@ -45,7 +45,7 @@ SSH_V6 = replace(SSH_V4, source=Source(kind=SourceKind.IPV6, value="::/0"))
 def test_the_mode_comes_from_the_tag_while_the_exception_lasts(
     tags: dict[str, str], mode: Mode, noted: str | None
 ) -> None:
-    policy = policy_from_tags(tags, settings_from({}), NOW)
+    policy = policy_from_tags(tags, settings_from({}).default_policy(), NOW)
     assert policy.mode == mode
     if noted is None:
         assert policy.notes == ()
@@ -60,22 +60,26 @@ def test_an_expired_exception_drops_the_allowed_cidrs_tag_too() -> None:
         "remediator:allowed-cidrs": "203.0.113.0/24",
         "remediator:expires": "2020-01-01",
     }
-    policy = policy_from_tags(tags, settings, NOW)
+    policy = policy_from_tags(tags, settings.default_policy(), NOW)
     assert policy.mode == Mode.REVOKE
     assert [s.value for s in policy.allowed_sources] == ["198.51.100.0/24"]
 
 
 def test_the_group_allowed_cidrs_override_the_account_wide_ones() -> None:
     settings = settings_from({"REMEDIATOR_ALLOWED_CIDRS": "198.51.100.0/24"})
-    own = policy_from_tags({"remediator:mode": "narrow", "remediator:allowed-cidrs": "203.0.113.0/24"}, settings, NOW)
-    fallback = policy_from_tags({"remediator:mode": "narrow"}, settings, NOW)
+    own = policy_from_tags(
+        {"remediator:mode": "narrow", "remediator:allowed-cidrs": "203.0.113.0/24"}, settings.default_policy(), NOW
+    )
+    fallback = policy_from_tags({"remediator:mode": "narrow"}, settings.default_policy(), NOW)
     assert [s.value for s in own.allowed_sources] == ["203.0.113.0/24"]
     assert [s.value for s in fallback.allowed_sources] == ["198.51.100.0/24"]
 
 
 def test_an_invalid_allowed_cidrs_tag_allows_nothing_and_says_so() -> None:
     policy = policy_from_tags(
-        {"remediator:mode": "narrow", "remediator:allowed-cidrs": "203.0.113.0/24 office"}, settings_from({}), NOW
+        {"remediator:mode": "narrow", "remediator:allowed-cidrs": "203.0.113.0/24 office"},
+        settings_from({}).default_policy(),
+        NOW,
     )
     assert policy.allowed_sources == ()
     assert any("'office'" in note for note in policy.notes)
@@ -109,7 +113,7 @@ def test_the_decision_follows_the_mode_and_narrows_only_to_closed_sources_of_the
         ),
     }
     tags = {"remediator:mode": mode, "remediator:allowed-cidrs": allowed} if allowed else {"remediator:mode": mode}
-    policy = policy_from_tags(tags, settings_from({}), NOW)
+    policy = policy_from_tags(tags, settings_from({}).default_policy(), NOW)
     decision = decide(entry, policy, THRESHOLDS, prefix_lists)
     assert decision.action == action
     assert [s.value for s in decision.narrow_to] == targets
@@ -118,7 +122,9 @@ def test_the_decision_follows_the_mode_and_narrows_only_to_closed_sources_of_the
 
 
 def test_an_opt_out_with_an_expiry_says_until_when() -> None:
-    policy = policy_from_tags({"remediator:mode": "ignore", "remediator:expires": "2027-03-31"}, settings_from({}), NOW)
+    policy = policy_from_tags(
+        {"remediator:mode": "ignore", "remediator:expires": "2027-03-31"}, settings_from({}).default_policy(), NOW
+    )
     decision = decide(SSH_V4, policy, THRESHOLDS, {})
     assert decision.notes == ("opted out until 2027-03-31",)
 

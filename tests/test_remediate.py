@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, REGION, World
+from conftest import ACCOUNT, EVENTS_DIR, REGION, World, at_home, load_event
 
-from remediator import cloudtrail
+from remediator.cli import cloudtrail
 from remediator.remediate import remediate
 
 NOW = datetime.now(UTC)
@@ -184,7 +184,7 @@ def test_narrowing_leads_to_no_loop_the_remediators_own_call_is_clean(world: Wor
     world.messages()
     # The authorize the remediator made produces an event of its own, which must change nothing.
     own_call = cloudtrail.authorize_event(
-        cloudtrail.load_event(cloudtrail.RULE_SET_TEMPLATE),
+        cloudtrail.load_template(cloudtrail.RULE_SET_TEMPLATE),
         group_id=group_id,
         permissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}],
         rules=None,
@@ -297,7 +297,7 @@ def test_a_group_named_in_the_default_vpc_is_found_by_name(world: World) -> None
 def test_the_legacy_flat_parameters_are_remediated(world: World) -> None:
     group_id = world.group()
     rules = world.authorize(group_id, [SSH_WORLD])
-    event = cloudtrail.load_event("stratus-AuthorizeSecurityGroupIngress-flat-params-tcp22-ruleset.json")
+    event = at_home(load_event("stratus-AuthorizeSecurityGroupIngress-flat-params-tcp22-ruleset.json"))
     event["requestParameters"].update({"groupId": group_id, "cidrIp": "0.0.0.0/0"})
     event["responseElements"]["securityGroupRuleSet"]["items"] = [cloudtrail.cloudtrail_rule(rule) for rule in rules]
     run(world, event)
@@ -307,7 +307,7 @@ def test_the_legacy_flat_parameters_are_remediated(world: World) -> None:
 def test_the_legacy_flat_parameters_without_rule_set_are_remediated(world: World) -> None:
     group_id = world.group()
     world.authorize(group_id, [SSH_WORLD])
-    event = cloudtrail.load_event("stratus-AuthorizeSecurityGroupIngress-flat-params-tcp22-ruleset.json")
+    event = at_home(load_event("stratus-AuthorizeSecurityGroupIngress-flat-params-tcp22-ruleset.json"))
     event["requestParameters"].update({"groupId": group_id, "cidrIp": "0.0.0.0/0", "fromPort": "22", "toPort": "22"})
     event["responseElements"] = {"_return": True}
     run(world, event)
@@ -384,22 +384,22 @@ def test_a_customer_prefix_list_with_an_open_entry_is_revoked_and_aws_managed_li
     ],
 )
 def test_failed_calls_and_other_events_are_ignored_without_any_aws_call(world: World, name: str, reason: str) -> None:
-    result = run(world, cloudtrail.load_event(name))
+    result = run(world, load_event(name))
     assert result["status"] == "ignored"
     assert reason in result["reason"]
     assert world.calls == []
 
 
 def test_a_redacted_group_id_is_ignored_as_a_group_that_does_not_exist(world: World) -> None:
-    result = run(world, cloudtrail.load_event("streamalert-AuthorizeSecurityGroupIngress-all-traffic-world-v4-v6.json"))
+    result = run(world, at_home(load_event("streamalert-AuthorizeSecurityGroupIngress-all-traffic-world-v4-v6.json")))
     assert result["status"] == "ignored"
     assert "security group ... no longer exists" in result["reason"]
 
 
 def test_every_real_event_is_handled_without_error_and_changes_nothing_it_should_not(world: World) -> None:
     group_id = group_with_legit_rules(world)
-    for path in sorted(cloudtrail.EVENTS_DIR.glob("*.json")):
-        result = run(world, cloudtrail.load_event(path.name))
+    for path in sorted(EVENTS_DIR.glob("*.json")):
+        result = run(world, at_home(load_event(path.name)))
         assert result["status"] in {"ignored", "clean"}, path.name
     assert world.ingress(group_id) == LEGIT_ENTRIES
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import ACCOUNT, REGION
+from conftest import ACCOUNT, REGION, load_event
 from moto.server import ThreadedMotoServer
 
-from remediator import cloudtrail
-from remediator.cli import main
+from remediator.cli import cloudtrail
+from remediator.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SSH_WORLD = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
@@ -64,7 +64,7 @@ class Account:
         permissions = [HTTPS_WORLD, SSH_WORLD]
         rules = self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
         event = cloudtrail.authorize_event(
-            cloudtrail.load_event(cloudtrail.RULE_SET_TEMPLATE),
+            cloudtrail.load_template(cloudtrail.RULE_SET_TEMPLATE),
             group_id=group_id,
             permissions=permissions,
             rules=rules["SecurityGroupRules"],
@@ -185,7 +185,7 @@ def test_every_event_of_lookup_events_output_is_replayed_and_other_calls_are_rep
     account = Account(endpoint)
     first, first_event = account.opened_group("first")
     second, second_event = account.opened_group("second")
-    create = cloudtrail.load_event("panther-CreateSecurityGroup-terraform.json")
+    create = load_event("panther-CreateSecurityGroup-terraform.json")
     records = [first_event["detail"], create.get("detail", create), second_event["detail"]]
 
     finished = replay(endpoint, saved(tmp_path, lookup_events_output(records)), "--json")
@@ -214,7 +214,8 @@ def test_the_event_region_wins_over_boto3s_and_region_overrides_both(endpoint: s
 
     elsewhere = replay(endpoint, path, "--region", "us-east-1", env={"AWS_DEFAULT_REGION": "us-east-1"})
     assert elsewhere.returncode == 0, elsewhere.stderr
-    assert f"ignored: security group {group_id} no longer exists" in elsewhere.stdout
+    # Never a same-named group of another region: the event is refused, and says where it came from.
+    assert "refused: event from eu-central-1; this remediator acts in us-east-1" in elsewhere.stdout
     assert account.ingress(group_id) == {(443, "0.0.0.0/0"), (22, "0.0.0.0/0")}
 
     finished = replay(endpoint, path, env={"AWS_DEFAULT_REGION": "us-east-1"})
@@ -224,7 +225,7 @@ def test_the_event_region_wins_over_boto3s_and_region_overrides_both(endpoint: s
 
 
 def test_an_event_the_remediator_ignores_is_printed_with_its_reason_and_exits_0(tmp_path: Path) -> None:
-    event = cloudtrail.load_event("panther-AuthorizeSecurityGroupIngress-console-UnauthorizedOperation.json")
+    event = load_event("panther-AuthorizeSecurityGroupIngress-console-UnauthorizedOperation.json")
     finished = replay(NOWHERE, saved(tmp_path, event))
     assert finished.returncode == 0, finished.stderr
     assert "ignored: the call failed (UnauthorizedOperation), so it changed nothing" in finished.stdout
@@ -247,8 +248,8 @@ BAD_INPUTS = {
         "is the scheduled sweep's trigger, not a CloudTrail event",
     ),
     "a malformed record": (
-        '{"eventName": "AuthorizeSecurityGroupIngress", "requestParameters": "x"}',
-        "malformed CloudTrail record: requestParameters",
+        '{"eventName": null, "requestParameters": "x"}',
+        "the CloudTrail record has no readable eventName",
     ),
     "lookup-events without CloudTrailEvent": ('{"Events": [{"EventId": "1"}]}', "Events[0] has no CloudTrailEvent"),
     "lookup-events with a broken CloudTrailEvent": (
@@ -281,7 +282,7 @@ def test_an_invalid_setting_is_a_one_line_error_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", NOWHERE)
     monkeypatch.setenv("REMEDIATOR_DEFAULT_MODE", "obliterate")
-    path = saved(tmp_path, cloudtrail.load_event(cloudtrail.RULE_SET_TEMPLATE))
+    path = saved(tmp_path, cloudtrail.load_template(cloudtrail.RULE_SET_TEMPLATE))
 
     assert main(["replay", path]) == 2
     assert capsys.readouterr().err.startswith("error: REMEDIATOR_DEFAULT_MODE: 'obliterate' is not one of")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from remediator.engine import Finding
 from remediator.events import Actor
 from remediator.model import Action, Decision, GroupState, Mode, Outcome, RuleEntry, Source, SourceKind
-from remediator.report import EventReport, Finding, attributes, body, needs_notification, subject
+from remediator.report import EventReport, attributes, body, needs_notification, subject
 
 ENTRY = RuleEntry(
     protocol="tcp",

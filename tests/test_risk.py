@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from remediator.model import PortRange, RuleEntry, Source, SourceKind
@@ -140,3 +142,24 @@ def test_risky_ports_can_be_ranges() -> None:
 )
 def test_protocols_are_spelled_as_aws_spells_them(raw: str | int, expected: str) -> None:
     assert normalize_protocol(raw) == expected
+
+
+WIDE_OPEN = OpenThresholds(ipv4=32, ipv6=128)
+
+
+@pytest.mark.parametrize(
+    ("block", "inside"),
+    [
+        ("224.0.0.0/4", "239.255.255.0/24"),  # multicast
+        ("240.0.0.0/4", "255.255.255.255/32"),  # reserved, with the limited broadcast address
+        ("ff00::/8", "ff02::/16"),  # IPv6 multicast
+    ],
+)
+def test_multicast_and_reserved_space_is_never_open_however_narrow_the_threshold(block: str, inside: str) -> None:
+    for cidr in (block, inside):
+        assert not network_is_open(ipaddress.ip_network(cidr), WIDE_OPEN), cidr
+
+
+@pytest.mark.parametrize("cidr", ["223.255.255.0/24", "0.0.0.0/0", "::/0", "fe00::/9"])
+def test_public_space_beside_the_multicast_and_reserved_blocks_stays_open(cidr: str) -> None:
+    assert network_is_open(ipaddress.ip_network(cidr), WIDE_OPEN)

@@ -20,8 +20,8 @@ from botocore.stub import Stubber
 from conftest import REGION, World
 from moto.server import ThreadedMotoServer
 
-from remediator import scan as scan_command
-from remediator.cli import main
+from remediator.cli import scan as scan_command
+from remediator.cli.main import main
 from remediator.effects import Aws
 from remediator.inventory import Inventory, rows_of, scan_region, summary_line
 from remediator.settings import settings_from

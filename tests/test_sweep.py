@@ -15,9 +15,10 @@ from conftest import REGION, World
 from remediator import effects, handler
 from remediator.effects import Aws, RevokeResult
 from remediator.inventory import Row
-from remediator.model import Mode
+from remediator.model import Mode, Outcome
+from remediator.report import LISTED_RULES, SweepLine, SweepReport, sweep_notification
 from remediator.settings import current_settings
-from remediator.sweep import LISTED_RULES, SweepLine, SweepReport, notification, sweep
+from remediator.sweep import sweep
 
 SCHEDULED = {
     "version": "0",
@@ -359,7 +360,7 @@ def big_line(number: int) -> SweepLine:
         narrow_to=(),
         notes=("x" * 2000,),
     )
-    return SweepLine(row=row, outcome="notified", details=())
+    return SweepLine(row=row, outcome=Outcome.NOTIFIED, details=())
 
 
 def test_the_message_fits_sns_however_long_the_names_and_notes() -> None:
@@ -372,7 +373,9 @@ def test_the_message_fits_sns_however_long_the_names_and_notes() -> None:
         lines=tuple(big_line(number) for number in range(LISTED_RULES)),
     )
 
-    subject, body = notification(report)
+    message = sweep_notification(report)
+    assert message is not None
+    subject, body = message.subject, message.body
 
     assert len(body.encode()) < 256 * 1024 - 2048
     assert "more risky rules, not listed here" in body

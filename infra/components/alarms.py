@@ -1,20 +1,64 @@
-"""The alarms that tell the notification topic when the remediator fails or events pile up undelivered."""
+"""The alarms that tell the notification topic when the remediator fails, refuses events or events pile up."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from remediator.metrics import NAMESPACE, Metric
+
 PERIOD = Duration.minutes(5)
+EVENTS_NAMESPACE = "AWS/Events"
+
+
+# The function emits each of its metrics twice: once with the dimension Mode (remediator.metrics
+# MODE_DIMENSION) and once with no dimension at all. An alarm watches exactly one series, so the alarms and
+# the dashboard use the dimensionless total rather than one Mode's series or a SEARCH expression over all.
+def events_refused(*, period: Duration = PERIOD) -> cloudwatch.Metric:
+    """The function's own EventsRefused count, the series without dimensions."""
+    return metric_of(Metric.EVENTS_REFUSED, period=period)
+
+
+def metric_of(metric: Metric, *, period: Duration = PERIOD) -> cloudwatch.Metric:
+    """One of the function's metrics (namespace remediator.metrics.NAMESPACE), the total without dimensions."""
+    return cloudwatch.Metric(
+        namespace=NAMESPACE, metric_name=metric.value, statistic=cloudwatch.Stats.SUM, period=period
+    )
+
+
+def failed_invocations(rule: events.IRule, *, period: Duration = PERIOD) -> cloudwatch.Metric:
+    """EventBridge's count of the rule's invocations that failed for good (retries exhausted or too old)."""
+    return cloudwatch.Metric(
+        namespace=EVENTS_NAMESPACE,
+        metric_name="FailedInvocations",
+        dimensions_map={"RuleName": rule.rule_name},
+        statistic=cloudwatch.Stats.SUM,
+        period=period,
+    )
+
+
+# AsyncEventsDropped, in Lambda's documentation (https://docs.aws.amazon.com/lambda/latest/dg/
+# monitoring-metrics-types.html, "Asynchronous invocation metrics"): "the number of events that are dropped
+# without successfully executing the function. If you configure a dead-letter queue (DLQ) or OnFailure
+# destination, then events are sent there before they're dropped", whether for errors after the last retry,
+# the maximum event age, or throttling: one count per event, when it goes to the on-failure destination.
+# Errors counts every attempt (three per failing event with two retries); the dead-letter queue's
+# NumberOfMessagesSent also counts what the rules' targets send to that shared queue, not this function alone.
+def events_dropped(function: lambda_.IFunction, *, period: Duration = PERIOD) -> cloudwatch.Metric:
+    """Lambda's AsyncEventsDropped of the function: each asynchronous event that finally failed, once."""
+    return function.metric("AsyncEventsDropped", statistic=cloudwatch.Stats.SUM, period=period)
 
 
 class Alarms(Construct):
-    """Lambda errors, and a dead-letter queue that is not empty; both notify the topic."""
+    """Failed events, failed rule invocations, throttles, refused events and dead letters; all notify the topic."""
 
     def __init__(
         self,
@@ -24,30 +68,63 @@ class Alarms(Construct):
         function: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
         topic: sns.ITopic,
+        rules: Mapping[str, events.IRule],
     ) -> None:
         super().__init__(scope, construct_id)
-        self.function_errors = cloudwatch.Alarm(
-            self,
-            "FunctionErrors",
-            alarm_description="The sg-remediator Lambda failed; a risky rule may still be open.",
-            metric=function.metric_errors(period=PERIOD, statistic=cloudwatch.Stats.SUM),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            # No invocation means no error, not an unknown state.
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        self.failed_events = self._alarm(
+            "FailedEvents",
+            "An event the sg-remediator Lambda could not handle after all retries; a risky rule may still be open.",
+            events_dropped(function),
         )
-        self.dead_letters = cloudwatch.Alarm(
-            self,
+        self.failed_invocations = {
+            name: self._alarm(
+                f"{name}FailedInvocations",
+                f"EventBridge could not invoke the sg-remediator Lambda for the rule {name}; the event went to "
+                "the dead-letter queue and a risky rule may still be open.",
+                failed_invocations(rule),
+            )
+            for name, rule in rules.items()
+        }
+        self.throttles = self._alarm(
+            "Throttles",
+            "The sg-remediator Lambda was throttled; its events wait and retry, rules stay open meanwhile.",
+            function.metric_throttles(statistic=cloudwatch.Stats.SUM, period=PERIOD),
+        )
+        self.events_refused = self._alarm(
+            "EventsRefused",
+            "The sg-remediator Lambda refused an event; the rules that event reported were not checked.",
+            events_refused(),
+        )
+        self.dead_letters = self._alarm(
             "DeadLetters",
-            alarm_description="Events the sg-remediator could not handle are waiting in its dead-letter queue.",
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
+            "Events the sg-remediator could not handle are waiting in its dead-letter queue.",
+            dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=PERIOD, statistic=cloudwatch.Stats.MAXIMUM
             ),
+        )
+        for alarm in self.all:
+            alarm.add_alarm_action(actions.SnsAction(topic))
+
+    @property
+    def all(self) -> list[cloudwatch.Alarm]:
+        """Every alarm of the construct."""
+        return [
+            self.failed_events,
+            *self.failed_invocations.values(),
+            self.throttles,
+            self.events_refused,
+            self.dead_letters,
+        ]
+
+    def _alarm(self, construct_id: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
+        # Any count above zero in one period; no data means nothing happened, not an unknown state.
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
             threshold=0,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for alarm in (self.function_errors, self.dead_letters):
-            alarm.add_alarm_action(actions.SnsAction(topic))

@@ -55,8 +55,9 @@ strays = sorted(
 session = botocore.session.get_session()
 missing = [f"{service}:{name}" for name, service in operations.items()
            if name not in session.get_service_model(service).operation_names]
+cli = sorted(name for name in sys.modules if name == "remediator.cli" or name.startswith("remediator.cli."))
 print(json.dumps({"pydantic": pydantic.__file__, "boto3": boto3.__version__, "strays": strays,
-                  "missing": missing}))
+                  "missing": missing, "cli": cli}))
 """
 
 
@@ -124,7 +125,10 @@ def assert_contents(asset: Path) -> None:
         for p in SOURCE_PACKAGE.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     }
-    assert shipped == source
+    command_line = {path for path in source if path.parts[0] == "cli"}
+    assert command_line, "the test must see the command line it expects to be left out"
+    assert shipped == source - command_line
+    assert not (asset / "remediator" / "cli").exists(), "the command line is not part of the Lambda"
     assert (asset / "remediator" / "handler.py").is_file(), "the handler module is missing"
 
 
@@ -153,6 +157,7 @@ def test_handler_imports_from_the_asset_with_the_host_python(tmp_path_factory: p
     assert str(report["pydantic"]).startswith(str(asset))
     assert report["strays"] == []
     assert report["missing"] == [], "calls the runtime's SDK may not have"
+    assert report["cli"] == [], "importing the handler loads no command-line module"
 
 
 def test_handler_imports_from_the_asset_with_the_runtime_python(tmp_path_factory: pytest.TempPathFactory) -> None:

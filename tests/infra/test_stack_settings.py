@@ -12,7 +12,7 @@ import pytest
 from aws_cdk import App, Token
 from stack_support import REPO_ROOT, cdk_context
 
-from infra.deployment import STACK_NAME, add_stacks
+from infra.deployment import STACK_NAME, add_stacks, settings_of
 from infra.settings import ContextError, Settings
 from remediator.model import Mode
 from remediator.settings import settings_from
@@ -24,10 +24,10 @@ def test_cdk_json_sets_every_setting_to_its_default() -> None:
     assert Settings.from_context(context) == Settings()
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
+def test_every_setting_is_documented_in_the_settings_page() -> None:
     for name, field in Settings.model_fields.items():
         assert field.description, name
-    documentation = (REPO_ROOT / "README.md").read_text()
+    documentation = (REPO_ROOT / "docs" / "settings.md").read_text()
     for name in Settings.model_fields:
         assert f"`{name}`" in documentation, name
 
@@ -40,6 +40,8 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.risky_ports == ("22", "3389")
     assert settings.regions == ()
     assert not settings.dry_run
+    assert settings.dashboard
+    assert settings.archive_retention_days == 30
 
 
 def test_settings_accept_their_command_line_spellings() -> None:
@@ -55,6 +57,8 @@ def test_settings_accept_their_command_line_spellings() -> None:
             "regions": "eu-west-1,us-east-1",
             "ipv4_open_prefix": "16",
             "ipv6_open_prefix": "48",
+            "dashboard": "false",
+            "archive_retention_days": "90",
             "@aws-cdk/core:someFeatureFlag": True,
         }
     )
@@ -65,6 +69,8 @@ def test_settings_accept_their_command_line_spellings() -> None:
     assert settings.notification_emails == ("ops@example.com", "sec@example.org")
     assert settings.regions == ("eu-west-1", "us-east-1")
     assert (settings.ipv4_open_prefix, settings.ipv6_open_prefix) == (16, 48)
+    assert settings.dashboard is False
+    assert settings.archive_retention_days == 90
 
 
 def test_environment_is_what_the_lambda_reads() -> None:
@@ -103,6 +109,15 @@ def test_environment_is_what_the_lambda_reads() -> None:
         ({"regions": ["eu-west-1", "Europe"]}, "cdk context regions: "),
         ({"ipv4_open_prefix": 33}, "cdk context ipv4_open_prefix: "),
         ({"ipv6_open_prefix": "x"}, "cdk context ipv6_open_prefix: "),
+        ({"regions": "eu-west-1,us-east-1,eu-west-1"}, "cdk context regions: 'eu-west-1' is listed twice"),
+        (
+            {"notification_emails": ["ops@example.com", "OPS@example.com"]},
+            "cdk context notification_emails: 'OPS@example.com' is listed twice",
+        ),
+        ({"dashboard": "perhaps"}, "cdk context dashboard: "),
+        ({"archive_retention_days": 0}, "cdk context archive_retention_days: "),
+        ({"archive_retention_days": "30 days"}, "cdk context archive_retention_days: "),
+        ({"defualt_mode": "revoke"}, "cdk context defualt_mode: unknown setting; did you mean default_mode?"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_key(context: dict[str, Any], message: str) -> None:
@@ -111,6 +126,35 @@ def test_bad_value_is_one_line_naming_the_key(context: dict[str, Any], message: 
     text = str(raised.value)
     assert text.startswith(message)
     assert "\n" not in text
+
+
+def test_a_misspelt_key_is_refused_naming_the_setting_it_resembles() -> None:
+    with pytest.raises(ContextError) as raised:
+        Settings.from_context({"default_mode": "notify", "notification_email": "ops@example.com"})
+    assert str(raised.value) == "cdk context notification_email: unknown setting; did you mean notification_emails?"
+    with pytest.raises(ContextError, match="did you mean archive_retention_days"):
+        Settings.from_context({"archive_retention": 7})
+
+
+def test_keys_of_cdk_of_feature_flags_and_of_other_tools_are_not_settings() -> None:
+    # Only keys without ":" or "@" can be ours; of those, one that resembles no setting is another tool's.
+    context = {
+        "@aws-cdk/core:dashboard": True,
+        "aws:cdk:regions": ["x"],
+        "dashbord:x": 1,
+        "@dashbord": 1,
+        "acknowledged-issue-numbers": [32775],
+        "dashboard": True,
+    }
+    assert Settings.from_context(context) == Settings()
+
+
+def test_a_misspelt_key_stops_the_stack_from_being_built() -> None:
+    # The settings are read from the app's whole context, so a key that is nearly a setting's is caught there.
+    app = App(context=cdk_context(sweep_shedule="rate(2 days)"))
+    with pytest.raises(ContextError) as raised:
+        settings_of(app)
+    assert str(raised.value) == "cdk context sweep_shedule: unknown setting; did you mean sweep_schedule?"
 
 
 def test_app_exits_with_the_one_line_error() -> None:
@@ -124,6 +168,21 @@ def test_app_exits_with_the_one_line_error() -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: cdk context default_mode: ")
+
+
+def test_app_exits_naming_the_setting_a_misspelt_key_resembles() -> None:
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps({"dashbaord": False})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: cdk context dashbaord: unknown setting; did you mean dashboard?"
+    )
 
 
 def test_there_is_one_stack_per_region() -> None:

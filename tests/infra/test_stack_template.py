@@ -1,4 +1,4 @@
-"""The synthesized template: rule, function, async settings, alarms, topic, and a role that is PERMISSIONS."""
+"""The synthesized template: rule, function, async settings, topic, and a role that is PERMISSIONS."""
 
 from __future__ import annotations
 
@@ -145,19 +145,6 @@ def test_empty_sweep_schedule_disables_the_sweep(tmp_path: Any) -> None:
         "AWS::Lambda::Function",
         {"Environment": {"Variables": Match.object_like({"REMEDIATOR_SWEEP_MODE": "revoke"})}},
     )
-
-
-def test_alarms_on_errors_and_dead_letters_notify_the_topic(synthesized: Synthesized) -> None:
-    topic_id = synthesized.logical_id(synthesized.stack.notifications.topic)
-    alarms = synthesized.resources("AWS::CloudWatch::Alarm").values()
-    by_metric = {alarm["Properties"]["MetricName"]: alarm["Properties"] for alarm in alarms}
-    assert set(by_metric) == {"Errors", "ApproximateNumberOfMessagesVisible"}
-    assert by_metric["Errors"]["Namespace"] == "AWS/Lambda"
-    assert by_metric["ApproximateNumberOfMessagesVisible"]["Namespace"] == "AWS/SQS"
-    for alarm in by_metric.values():
-        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-        assert alarm["Threshold"] == 0
-        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
 
 
 def test_log_group_is_explicit_with_retention(synthesized: Synthesized) -> None:

@@ -1,4 +1,4 @@
-"""CloudTrail events as AWS would deliver them for calls made on embedded AWS (the demo, tests, benchmarks)."""
+"""The one builder of CloudTrail events as AWS would deliver them for calls made on embedded AWS (demo, tests)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
-from remediator.events import CLOUDTRAIL_DETAIL_TYPE
+from remediator.event_names import AUTHORIZE_INGRESS, CLOUDTRAIL_DETAIL_TYPE, MODIFY_RULES
 
-EVENTS_DIR = Path(__file__).resolve().parent.parent / "tests" / "events"
-# Real events whose shapes the simulated ones copy: the new (rule set) and the old (`_return` only) response.
+# Real events whose shapes the simulated ones copy (package data, copied from tests/events/, whose SOURCES.md
+# gives where each came from): the new (rule set) and the old (`_return` only) response, and a modify call.
 RULE_SET_TEMPLATE = "nuvibit-AuthorizeSecurityGroupIngress-console-tcp0-65535-world-ruleset.json"
 OLD_FORMAT_TEMPLATE = "panther-AuthorizeSecurityGroupIngress-gosdk-tcp22-world.json"
 MODIFY_TEMPLATE = "constructed-ModifySecurityGroupRules-console.json"
@@ -38,8 +38,9 @@ RULE_KEYS = {
 }
 
 
-def load_event(name: str, directory: Path = EVENTS_DIR) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((directory / name).read_text(encoding="utf-8"))
+def load_template(name: str) -> dict[str, Any]:
+    """One of the real events the builder copies, read from the package's templates."""
+    data: dict[str, Any] = json.loads(resources.files(__package__).joinpath("templates", name).read_text("utf-8"))
     return data
 
 
@@ -55,14 +56,30 @@ def cloudtrail_permission(permission: Mapping[str, Any]) -> dict[str, Any]:
             for item in permission.get(api_key, [])
         ]
         converted[trail_key] = {"items": items} if items else {}
+    pairs = [
+        {"groupId": pair["GroupId"], **({"description": pair["Description"]} if "Description" in pair else {})}
+        for pair in permission.get("UserIdGroupPairs", [])
+    ]
+    converted["groups"] = {"items": pairs} if pairs else {}
     return converted
 
 
-def cloudtrail_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
-    """A boto3 SecurityGroupRule as CloudTrail's securityGroupRuleSet spells it."""
+def cloudtrail_rule(rule: Mapping[str, Any], *, arn_in: tuple[str, str] | None = None) -> dict[str, Any]:
+    """A boto3 SecurityGroupRule as CloudTrail's securityGroupRuleSet spells it.
+
+    `arn_in` (region, account) adds the rule's ARN, as newer records carry it.
+    """
     converted = {RULE_KEYS[key]: value for key, value in rule.items() if key in RULE_KEYS}
     if "ReferencedGroupInfo" in rule:
-        converted["referencedGroupInfo"] = {"groupId": rule["ReferencedGroupInfo"].get("GroupId")}
+        info = rule["ReferencedGroupInfo"]
+        converted["referencedGroupInfo"] = {
+            "groupId": info.get("GroupId"),
+            **({"userId": info["UserId"]} if "UserId" in info else {}),
+        }
+    if arn_in is not None:
+        region, account = arn_in
+        rule_id = rule["SecurityGroupRuleId"]
+        converted["securityGroupRuleArn"] = f"arn:aws:ec2:{region}:{account}:security-group-rule/{rule_id}"
     return converted
 
 
@@ -86,6 +103,7 @@ def envelope(template: Mapping[str, Any], detail: dict[str, Any], account: str, 
 
 
 def fresh_detail(template: Mapping[str, Any], event_name: str, account: str, region: str) -> dict[str, Any]:
+    """A copy of the template's detail with a new event id, the name, time now, region and account, and no error."""
     detail: dict[str, Any] = copy.deepcopy(dict(template.get("detail", template)))
     detail.update(
         {
@@ -109,10 +127,13 @@ def authorize_event(
     rules: Sequence[Mapping[str, Any]] | None,
     account: str,
     region: str,
+    event_name: str = AUTHORIZE_INGRESS,
 ) -> dict[str, Any]:
-    """The event of an AuthorizeSecurityGroupIngress call; `rules` (the call's SecurityGroupRules) or None
-    for the old response format that carries no rule ids."""
-    detail = fresh_detail(template, "AuthorizeSecurityGroupIngress", account, region)
+    """The event of an AuthorizeSecurityGroupIngress call (or another call of that shape, by `event_name`).
+
+    `rules` is the call's SecurityGroupRules, or None for the old response format that carries no rule ids.
+    """
+    detail = fresh_detail(template, event_name, account, region)
     detail["requestParameters"] = {
         "groupId": group_id,
         "ipPermissions": {"items": [cloudtrail_permission(p) for p in permissions]},
@@ -133,7 +154,7 @@ def modify_event(
     region: str,
 ) -> dict[str, Any]:
     """The event of a ModifySecurityGroupRules call with the boto3 SecurityGroupRules updates."""
-    detail = fresh_detail(template, "ModifySecurityGroupRules", account, region)
+    detail = fresh_detail(template, MODIFY_RULES, account, region)
     rules = [{"tag": index, **update} for index, update in enumerate(updates, start=1)]
     detail["requestParameters"] = {
         "ModifySecurityGroupRulesRequest": {

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
 from conftest import ACCOUNT, REGION, World
 
-from remediator import cloudtrail
+from remediator.cli import cloudtrail
 from remediator.effects import CLIENT_CONFIG, Aws
 from remediator.remediate import remediate
 
@@ -310,7 +310,7 @@ def opened_with_every_rule_id(world: World, group_id: str, permissions: list[dic
     known = {rule["SecurityGroupRuleId"] for rule in rules()}
     world.authorize(group_id, permissions)
     return cloudtrail.authorize_event(
-        cloudtrail.load_event(cloudtrail.RULE_SET_TEMPLATE),
+        cloudtrail.load_template(cloudtrail.RULE_SET_TEMPLATE),
         group_id=group_id,
         permissions=permissions,
         rules=[rule for rule in rules() if rule["SecurityGroupRuleId"] not in known],
@@ -381,14 +381,22 @@ def at_once(world: World, event: dict[str, Any], containers: list[Aws], *, locks
     """Run the handler on the same event in one thread per container; their results or exceptions."""
     outcomes: list[Any] = [None] * len(containers)
     if lockstep:
-        # Each describes the group before any acts: the race at its worst.
+        # Each describes the group before any acts: the race at its worst. Only the first describe waits: the
+        # loser of the race describes again to check for a rule id that did not work.
         barrier = threading.Barrier(len(containers), timeout=30)
 
-        def wait(**_: Any) -> None:
-            barrier.wait()
+        def wait_once(aws: Aws) -> None:
+            waited = threading.Event()
+
+            def wait(**_: Any) -> None:
+                if not waited.is_set():
+                    waited.set()
+                    barrier.wait()
+
+            aws.ec2.meta.events.register("after-call.ec2.DescribeSecurityGroups", wait)
 
         for aws in containers:
-            aws.ec2.meta.events.register("after-call.ec2.DescribeSecurityGroups", wait)
+            wait_once(aws)
 
     def invoke(index: int) -> None:
         try:

@@ -1,31 +1,30 @@
-"""The command line: `python -m remediator demo | replay | scan`, each command in its own module."""
+"""The command line's entry point: `python -m remediator demo | replay | scan`, each command in its own module."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from remediator.cli.output import CliError, one_line
 from remediator.settings import SettingsError
-
-
-class CliError(Exception):
-    """A problem with the user's input, shown as one line and exit status 2."""
 
 
 class Command(Protocol):
     """A command module: it adds its parser, whose `run` default does the work and returns the exit status."""
 
-    def add_parser(self, commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+    def add_parser(self, commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        """Add the command's parser, with `run` as its default."""
 
 
 Runner = Callable[[argparse.Namespace], int]
 
 
 def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
+    """The parser of the whole command line, one subcommand per command module."""
     parser = argparse.ArgumentParser(
         prog="python -m remediator",
         description="Close risky security-group rules: try it on embedded AWS, replay saved events, scan accounts.",
@@ -37,13 +36,14 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
 
 
 def command_modules() -> list[Command]:
-    # Imported here so that `import remediator.cli` stays cheap and each command loads what it needs.
-    from remediator import demo, replay, scan  # noqa: PLC0415
+    """The command modules, imported only when the command line runs (each loads what it needs)."""
+    from remediator.cli import demo, replay, scan  # noqa: PLC0415
 
     return [demo, replay, scan]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status, or 2 with a one-line error for bad input."""
     args = build_parser(command_modules()).parse_args(argv)
     run: Runner = args.run
     try:
@@ -60,13 +60,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (`| head`) has gone; stop quietly, as other command-line tools do.
         sys.stderr.close()
         return 141
-
-
-def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
-
-
-def print_json(data: Any) -> None:
-    import json  # noqa: PLC0415
-
-    print(json.dumps(data, indent=2, default=str))

@@ -16,20 +16,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
-from remediator import cloudtrail
-from remediator.cli import CliError, print_json
+from remediator.cli import cloudtrail
+from remediator.cli.output import CliError, print_json
 from remediator.effects import CLIENT_CONFIG, Aws, default_aws
 from remediator.log import diverted
 from remediator.model import Mode, Outcome, RuleEntry
 from remediator.policy import ALLOWED_CIDRS_TAG, EXPIRES_TAG, MODE_TAG, policy_from_tags
+from remediator.report import OUTCOME_TEXT
 from remediator.settings import current_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import IpPermissionTypeDef, SecurityGroupRuleUpdateTypeDef
 
 SIMULATED = (
-    "Simulated: the CloudTrail → EventBridge delivery (events are built from real CloudTrail records in "
-    "tests/events/ with this run's ids)."
+    "Simulated: the CloudTrail → EventBridge delivery (events are built from real CloudTrail records, "
+    "shipped with the command line, with this run's ids)."
 )
 REAL = "Real: the EC2 and SNS API calls, made against moto, an in-process AWS emulator."
 DEMO_REGION = "eu-west-1"
@@ -39,6 +40,7 @@ AWS_SETTINGS_DROPPED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN
 
 
 def tcp(port: int, *, v4: Sequence[str] = (), v6: Sequence[str] = ()) -> IpPermissionTypeDef:
+    """The permission of one TCP port from the given IPv4 and IPv6 CIDRs."""
     permission: IpPermissionTypeDef = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
     if v4:
         permission["IpRanges"] = [{"CidrIp": cidr} for cidr in v4]
@@ -65,6 +67,7 @@ class Scenario:
 
 
 def scenarios(today: date) -> list[Scenario]:
+    """The demo's groups in order; the vendor-vpn opt-out expires 30 days after today."""
     return [
         Scenario("web", {}, LEGITIMATE, [tcp(22, v4=["0.0.0.0/0"], v6=["::/0"])]),
         Scenario(
@@ -108,6 +111,7 @@ class GroupRun:
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `demo` command and its options to the command line's subcommands."""
     parser = commands.add_parser(
         "demo",
         help="see the remediator work on embedded AWS (moto): no AWS account needed, nothing leaves this process",
@@ -157,14 +161,17 @@ def demo_environment(dry_run: bool) -> Iterator[str]:
 
 
 def rule_text(entry: RuleEntry) -> str:
+    """The entry as `ports from source`, e.g. `tcp/22 from 0.0.0.0/0`."""
     return f"{entry.ports_text()} from {entry.source.value}"
 
 
 def rules_of(aws: Aws, group_id: str) -> list[str]:
+    """The group's ingress rules as they are now, each as text."""
     return [rule_text(entry) for entry in aws.ingress_rules(group_id)]
 
 
 def permission_text(permissions: Sequence[IpPermissionTypeDef]) -> str:
+    """The permissions as text: each protocol/from-port with its IPv4 and IPv6 sources, separated by `; `."""
     parts = []
     for permission in permissions:
         sources = [r.get("CidrIp", "") for r in permission.get("IpRanges", [])]
@@ -175,7 +182,7 @@ def permission_text(permissions: Sequence[IpPermissionTypeDef]) -> str:
 
 def policy_text(tags: Mapping[str, str]) -> str:
     """The policy as the engine reads it from the tags (the same function the handler uses)."""
-    policy = policy_from_tags(tags, current_settings(), datetime.now(UTC))
+    policy = policy_from_tags(tags, current_settings().default_policy(), datetime.now(UTC))
     if MODE_TAG not in tags and ALLOWED_CIDRS_TAG not in tags:
         return f"{policy.mode.value} (the default: no remediator tags)"
     if policy.notes:
@@ -201,7 +208,7 @@ def make_call(
         }
         ec2.modify_security_group_rules(GroupId=group_id, SecurityGroupRules=[update])
         event = cloudtrail.modify_event(
-            cloudtrail.load_event(cloudtrail.MODIFY_TEMPLATE),
+            cloudtrail.load_template(cloudtrail.MODIFY_TEMPLATE),
             group_id=group_id,
             updates=[update],
             account=account,
@@ -211,7 +218,7 @@ def make_call(
     response = ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=list(scenario.opened))
     old = scenario.call == "old-format"
     event = cloudtrail.authorize_event(
-        cloudtrail.load_event(cloudtrail.OLD_FORMAT_TEMPLATE if old else cloudtrail.RULE_SET_TEMPLATE),
+        cloudtrail.load_template(cloudtrail.OLD_FORMAT_TEMPLATE if old else cloudtrail.RULE_SET_TEMPLATE),
         group_id=group_id,
         permissions=scenario.opened,
         rules=None if old else response.get("SecurityGroupRules", []),
@@ -318,6 +325,7 @@ def received(sqs: Any, queue_url: str) -> list[dict[str, str]]:
 
 
 def as_data(group_run: GroupRun) -> dict[str, Any]:
+    """One group's run as JSON data: scenario, policy, call, rules before and after, table rows and result."""
     return {
         "name": group_run.scenario.name,
         "group_id": group_run.group_id,
@@ -333,15 +341,6 @@ def as_data(group_run: GroupRun) -> dict[str, Any]:
     }
 
 
-SHORT_OUTCOME = {
-    Outcome.REVOKED: "revoked",
-    Outcome.NARROWED: "narrowed (replaced below)",
-    Outcome.NOTIFIED: "left open, notified (notify mode)",
-    Outcome.IGNORED: "left open, logged (opted out)",
-    Outcome.ALREADY_GONE: "already gone",
-    Outcome.WOULD_REVOKE: "would be revoked (dry run)",
-    Outcome.WOULD_NARROW: "would be narrowed (dry run)",
-}
 PRESENT, ABSENT = "present", "-"
 
 
@@ -352,7 +351,7 @@ def rows(group_run: GroupRun) -> list[tuple[str, str, str, str]]:
     for rule in group_run.before:
         after = PRESENT if rule in group_run.after else ABSENT
         if rule in findings:
-            outcome = SHORT_OUTCOME[Outcome(findings[rule]["outcome"])]
+            outcome = OUTCOME_TEXT[Outcome(findings[rule]["outcome"])]
         elif rule in group_run.before_call:
             outcome = "untouched"
         else:
@@ -375,10 +374,12 @@ def fit(text: str, indent: str = "", hang: int = 0) -> list[str]:
 
 
 def wrapped(label: str, text: str) -> list[str]:
+    """The text after its label (indented, padded to 8 columns), wrapped with continuation lines under the text."""
     return fit(text, f"  {label:<8} ")
 
 
 def result_text(result: Mapping[str, Any]) -> str:
+    """The handler's result in one line: clean, ignored, or what it did to the rules and whether it notified."""
     status = result["status"]
     if status == "clean":
         return "clean: the call added no risky rule, nothing to do"
@@ -396,6 +397,7 @@ def result_text(result: Mapping[str, Any]) -> str:
 
 
 def group_lines(group: Mapping[str, Any]) -> list[str]:
+    """One group's part of the report: its tags, policy, call, handler result, rule table and notes."""
     tags = "  ".join(f"{k}={v}" for k, v in group["tags"].items()) or "none"
     lines = [f"{group['name']}  {group['group_id']}"]
     lines += wrapped("tags:", tags)
@@ -430,6 +432,7 @@ def body_lines(body: str) -> list[str]:
 
 
 def text_report(results: Mapping[str, Any]) -> list[str]:
+    """The demo's report for people: what is real, the setup, each group, the notifications and what to try next."""
     lines = [*fit(SIMULATED), *fit(REAL), ""]
     mode = (
         "DRY RUN (REMEDIATOR_DRY_RUN=true): the handler decides and notifies but changes no rule. "
@@ -464,6 +467,7 @@ def text_report(results: Mapping[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the demo and print its results as JSON or as the text report; returns 0."""
     results = run_demo(args.dry_run, args.verbose)
     if args.json:
         print_json(results)

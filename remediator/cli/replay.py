@@ -13,13 +13,13 @@ from typing import Any
 
 import boto3
 
-from remediator.cli import CliError, print_json
+from remediator.cli.output import CliError, print_json
 from remediator.effects import Aws
 from remediator.events import SecurityGroupCall, Unreadable, is_scheduled, read_call
 from remediator.log import diverted
 from remediator.model import Outcome
 from remediator.remediate import remediate
-from remediator.report import OUTCOME_TEXT
+from remediator.report import OUTCOME_TEXT, STATUS_TEXT, Status
 from remediator.settings import Settings, settings_from
 
 DESCRIPTION = """\
@@ -49,6 +49,7 @@ Labelled = tuple[str, object]
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `replay` command and its options to the command line's subcommands."""
     parser = commands.add_parser(
         "replay",
         help="run the remediator on saved CloudTrail events against real AWS or a local endpoint",
@@ -93,6 +94,7 @@ def read_text(name: str) -> tuple[str, str]:
 
 
 def parse_json(text: str, where: str) -> object:
+    """The JSON value of the text; a CliError naming where, line and column when it is not valid JSON."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -139,6 +141,7 @@ def readable(label: str, event: object) -> SecurityGroupCall:
 
 
 def region_for(call: SecurityGroupCall, override: str | None) -> str:
+    """The region to act in: the override, else the call's, else boto3's; a CliError when there is none."""
     # The group lives where the call was made; boto3's own region is the fallback for records without one.
     region = override or call.region or boto3.session.Session().region_name
     if not region:
@@ -149,6 +152,7 @@ def region_for(call: SecurityGroupCall, override: str | None) -> str:
 def replay(
     events: Sequence[Labelled], settings: Settings, region: str | None, verbose: bool
 ) -> list[tuple[SecurityGroupCall, dict[str, Any]]]:
+    """Run the handler on each event, all read first, with one client per region; each call with its summary."""
     calls = [(readable(label, event), event) for label, event in events]
     clients: dict[str, Aws] = {}
     results: list[tuple[SecurityGroupCall, dict[str, Any]]] = []
@@ -163,6 +167,7 @@ def replay(
 
 
 def finding_lines(finding: Mapping[str, Any]) -> list[str]:
+    """A person's reading of one finding: the rule and its outcome, its mode and risk, any narrowing and notes."""
     rule = f"{finding['ports']} from {finding['source']}"
     if finding.get("rule_id"):
         rule += f" ({finding['rule_id']})"
@@ -177,6 +182,7 @@ def finding_lines(finding: Mapping[str, Any]) -> list[str]:
 
 
 def notification_line(summary: Mapping[str, Any], settings: Settings) -> str:
+    """Whether a notification was published to the topic, and if not, why not."""
     if summary["notified"]:
         return f"  notification: published to {settings.topic_arn}"
     if all(f["outcome"] == Outcome.IGNORED for f in summary["findings"]):
@@ -188,12 +194,13 @@ def human(call: SecurityGroupCall, summary: Mapping[str, Any], settings: Setting
     """A person's reading of one summary: what happened to each risky entry and who was told."""
     lines = [f"{call.event_name} event {summary['event_id']} in {summary['region']}"]
     status = summary["status"]
-    if status == "ignored":
-        return [*lines, f"  ignored: {summary['reason']}"]
+    if status in (Status.IGNORED, Status.REFUSED):
+        return [*lines, f"  {status}: {summary['reason']}"]
     group = summary["group_id"]
-    if status == "clean":
+    if status == Status.CLEAN:
         return [*lines, f"  {group}: clean, the call added no risky entry"]
-    lines.append(f"  {group}: {'dry run, nothing changed' if status == 'dry-run' else 'remediated'}")
+    lines.append(f"  {group}: {STATUS_TEXT[Status(status)]}")
+    lines += [f"  note: {note}" for note in summary.get("notes", [])]
     for finding in summary["findings"]:
         lines += finding_lines(finding)
     lines.append(notification_line(summary, settings))
@@ -201,6 +208,7 @@ def human(call: SecurityGroupCall, summary: Mapping[str, Any], settings: Setting
 
 
 def run(args: argparse.Namespace) -> int:
+    """Replay the file's events and print their summaries as JSON or for people; returns 0 (bad input raises)."""
     text, where = read_text(args.event_file)
     events = events_in(parse_json(text, where), where)
     settings = settings_from(os.environ)

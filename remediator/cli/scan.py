@@ -12,16 +12,18 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
-from remediator.cli import CliError, one_line, print_json
+from remediator.cli.output import CliError, one_line, print_json
 from remediator.effects import CLIENT_CONFIG, Aws
-from remediator.inventory import Inventory, Row, count_by_action, rows_of, scan_region, summary_line
+from remediator.inventory import Inventory, Row, rows_of, scan_region, summary_line
 from remediator.model import Mode
+from remediator.report import count_by_action
 from remediator.settings import current_settings
 
 COLUMNS = ("GROUP", "NAME", "VPC", "ATTACHED", "RULE", "SOURCE", "MODE", "WOULD")
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `scan` command and its options to the command line's subcommands."""
     parser = commands.add_parser(
         "scan",
         help="list every risky ingress rule of an account and what would happen to it (read-only)",
@@ -52,6 +54,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    """Scan each region and print the risky rules as a table or JSON; 1 if a region failed, else 0."""
     settings = current_settings()
     if args.default_mode:
         settings = settings.model_copy(update={"default_mode": Mode(args.default_mode)})
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
 def as_json(
     regions: list[str], inventories: list[Inventory], errors: dict[str, str], rows: list[Row], scanned: int
 ) -> dict[str, Any]:
+    """The scan as JSON: each region with its groups scanned or error, the rows, and a summary of them."""
     scanned_in = {inventory.region: inventory.groups_scanned for inventory in inventories}
     return {
         "regions": [
@@ -148,6 +152,7 @@ class ProgressBar:
         self.width = 0
 
     def update(self, groups: int) -> None:
+        """Show how many groups are read so far, unless the line was redrawn less than `interval` ago."""
         moment = time.monotonic()
         if moment - self.last < self.interval:
             return
@@ -155,11 +160,13 @@ class ProgressBar:
         self.draw(f"{self.region}: {groups:,} security groups read…")
 
     def draw(self, text: str) -> None:
+        """Redraw the line with the text, padded to cover the previous text."""
         self.stream.write("\r" + text.ljust(self.width))
         self.stream.flush()
         self.width = len(text)
 
     def close(self) -> None:
+        """Blank the line, if anything was drawn, and return the cursor to its start."""
         if self.width:
             self.stream.write("\r" + " " * self.width + "\r")
             self.stream.flush()

@@ -1,0 +1,1 @@
+"""The command line (`python -m remediator`, `sg-remediator`): left out of the Lambda asset."""
