@@ -64,10 +64,15 @@ class Plan:
     warmup: int
     extra_events: int
     sweep_sizes: tuple[int, ...]
+    # The burst scenario (bench/burst.py): events, over how many seconds, which settings (a suite or names).
+    burst_events: int
+    burst_seconds: float
+    burst_settings: str
 
 
-FULL = Plan(15, 5, 20, 3, 100, 10, 40, (100, 1000, 10000))
-QUICK = Plan(5, 2, 10, 1, 30, 5, 10, (100, 1000))
+FULL = Plan(15, 5, 20, 3, 100, 10, 40, (100, 1000, 10000), 500, 15.0, "all")
+QUICK = Plan(5, 2, 10, 1, 30, 5, 10, (100, 1000), 200, 6.0, "quick")
+BURST_COPIES = 8
 
 
 def say(message: str) -> None:
@@ -288,11 +293,42 @@ def sweep_runs(plan: Plan, c7n_python: Path) -> dict[str, Any]:
     }
 
 
+def burst_runs(plan: Plan, full: bool) -> dict[str, Any]:
+    """The burst scenario in its own interpreter (it starts its own moto server, proxy and processes)."""
+    out = WORK / "out" / "burst.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    size = ["--full"] if full else ["--events", str(plan.burst_events), "--seconds", f"{plan.burst_seconds:g}"]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.burst",
+        *size,
+        "--copies",
+        str(BURST_COPIES),
+        "--settings",
+        plan.burst_settings,
+        "--json",
+        str(out),
+    ]
+    # Its progress lines go to the terminal: it takes minutes.
+    proc = subprocess.run(command, cwd=ROOT, env=child_env(), stderr=subprocess.PIPE, text=True, check=False)
+    if proc.returncode:
+        raise BenchError(f"bench.burst failed:\n{proc.stderr[-4000:]}")
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer runs and events (a smoke test, noisier)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results (RESULTS.md)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the sweep scaling part")
+    parser.add_argument("--no-burst", action="store_true", help="skip the burst scenario")
+    parser.add_argument(
+        "--burst-full",
+        action="store_true",
+        help="the burst at full size, 2,000 events in 60 s (each setting takes about 10 minutes)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     started = time.time()
@@ -326,6 +362,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         say("sweep: probing for our sweep")
         results["sweep"] = sweep_runs(plan, c7n_python)
+    if args.no_burst:
+        results["burst"] = {"reason": "skipped (--no-burst)"}
+    else:
+        say("bursts: EC2's throttling and Lambda's retries, one run per setting (bench/burst.py)")
+        results["burst"] = burst_runs(plan, args.burst_full)
     results["machine"]["load_after"] = os.getloadavg()
     results["seconds"] = time.time() - started
     (WORK / "results.json").write_text(json.dumps(results, indent=1))

@@ -309,6 +309,190 @@ def sweep(results: Mapping[str, Any]) -> list[str]:
     ]
 
 
+# ---- bursts ----------------------------------------------------------------------------------------------
+
+
+def seconds(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.1f} s"
+
+
+def age_text(real: float, scaled: float) -> str:
+    real_text = f"{real / 3600:g} h" if real >= 3600 else f"{real:g} s"
+    return f"{real_text} ({scaled:g} s scaled)"
+
+
+def burst_row(run: Mapping[str, Any], scale: float, last_attempt: int) -> Row:
+    setting = run["setting"]
+    p50, p99 = run["latency_s"]["p50"], run["latency_s"]["p99"]
+    full_size = f" (full size ≈ {seconds(p50 / scale)} / {seconds(p99 / scale)})" if scale != 1 else ""
+    throttled = run["throttled"]
+    reasons = run["dead_letter_reasons"]
+    dead = str(run["dead_letters"]) + (
+        " (" + ", ".join(f"{v} {k}" for k, v in sorted(reasons.items())) + ")" if reasons else ""
+    )
+    name = f"**{setting['name']}** (chosen)" if setting.get("chosen") else setting["name"]
+    return [
+        name,
+        f"{setting['retry_mode']}, {setting['max_attempts']} attempts",
+        str(setting["reserved"]) if setting["reserved"] is not None else f"none ({run['concurrency']:,})",
+        age_text(setting["max_event_age_s"], run["max_event_age_scaled_s"]),
+        f"{run['closed']}/{run['events']} ({100 * run['closed'] / max(1, run['events']):.1f} %)",
+        dead + (f", {run['unfinished']} unfinished (cut)" if run.get("cut") else ""),
+        f"{seconds(p50)} / {seconds(p99)}{full_size}",
+        f"{sum(throttled.values()):,}: "
+        + (", ".join(f"{k} {v:,}" for k, v in sorted(throttled.items())) if throttled else "none"),
+        f"{run['invocations']:,} ({run['function_errors']:,} errors)",
+        str(run["attempts_per_event"].get(str(last_attempt), 0)),
+        str(run["peak_concurrency"]),
+        yes(run["goal_met"]),
+    ]
+
+
+def bursts(results: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The "Bursts" section, and the goals the chosen setting missed."""
+    data = results.get("burst")
+    if not data or not data.get("runs"):
+        reason = data.get("reason", "not run") if data else "not run"
+        return [f"Not measured in this run: {reason}.", ""], []
+    runs = data["runs"]
+    machine = data["machine"]
+    throttling = data["throttling"]
+    classes = {c["name"]: c for c in throttling["classes"]}
+    categories: dict[str, str] = {}
+    for run in runs:
+        categories.update(run["categories"])
+    delays = ", ".join(f"{d * data['scale']:g} s" for d in data["retry_delays_s"])
+    arrivals, full_arrivals = data["events"] / data["seconds"], data["full"]["events"] / data["full"]["seconds"]
+    rate_text = (
+        "the same rate"
+        if math.isclose(arrivals, full_arrivals, rel_tol=0.05)
+        else f"{arrivals:.0f} events a second, where the full burst has {full_arrivals:.0f}"
+    )
+    # Full-size equivalents of the times only where every delay was scaled (a scale model).
+    full_size_factor = data["scale"] if data.get("sdk_backoff_scale", 1) != 1 else 1
+    revoke = classes[categories.get("RevokeSecurityGroupIngress", "resource-intensive")]
+    burst_size, rate = revoke["capacity"], revoke["refill_per_second"]
+    floor = max(0.0, (data["events"] - burst_size) / rate)
+    full_floor = (data["full"]["events"] - burst_size) / rate
+    missed: list[str] = []
+    for run in runs:
+        if run["setting"].get("chosen") and not run["goal_met"]:
+            missed.append(
+                f"Bursts: the chosen setting {run['setting']['name']} left {run['left_open']} of {run['events']} "
+                f"rules open and dead-lettered {run['dead_letters']} events (goal: none)"
+            )
+    lines = [
+        f"Produced by `{data['command']}` ({data['total_s']:.0f} s) on {machine['cpu']}, {machine['cores']} cores "
+        f"(load average {machine['load_before'][0]:.2f} before, {machine['load_after'][0]:.2f} after). "
+        f"**{data['events']:,} risky events in {data['seconds']:g} s**: the issue's burst of "
+        f"{data['full']['events']:,} in {data['full']['seconds']:g} s scaled by **{data['scale']:g}** ({rate_text}); "
+        "`python -m bench.burst --full` runs it at full size. Each event is a real "
+        "`AuthorizeSecurityGroupIngress` opening tcp/22 to 0.0.0.0/0 on a group of its own (made on a moto server "
+        "before the burst, not throttled) and the event built from it. The events are delivered evenly over the "
+        "burst to a simulated Lambda asynchronous queue, which runs our handler (`remediator.handler.handler`) in "
+        f"{data['copies']} processes, one thread per execution environment with its own botocore clients "
+        "(`AWS_ENDPOINT_URL`: the throttling proxy), as many at once as the function's concurrency allows: its "
+        "reserved concurrency, or without one the account's "
+        f"{data['account_concurrency']:,}. Ours runs as deployed (`REMEDIATOR_DEFAULT_MODE=revoke`, notifying "
+        "an SNS topic).",
+        "",
+        f"**EC2's throttling**, from [Request throttling for the Amazon EC2 API]({throttling['page']}), section "
+        f'"{throttling["section"]}": a token bucket per API action (per account and Region), each request '
+        "takes a token, an empty bucket answers HTTP 503 `RequestLimitExceeded` (`bench/throttle.py`, a proxy on "
+        "loopback in front of moto; SNS passes untouched). The actions the handler called, and their buckets:",
+        "",
+        *table(
+            ["action", "category (the page's)", "bucket maximum capacity", "refill rate"],
+            [
+                [
+                    f"`{action}`",
+                    category,
+                    str(classes[category]["capacity"]),
+                    f"{classes[category]['refill_per_second']:g} a second",
+                ]
+                for action, category in sorted(categories.items())
+            ],
+        ),
+        "`DescribeSecurityGroups` by `GroupIds` sets neither a filter nor pagination, so it counts against the "
+        "smaller *unfiltered and unpaginated* bucket. `RevokeSecurityGroupIngress` (and "
+        "`AuthorizeSecurityGroupIngress`) are *resource-intensive* actions, throttled apart from other mutating "
+        f"calls: {burst_size} revokes at once, then {rate:g} a second, so the last of {data['events']:,} events "
+        f"cannot be revoked sooner than {floor:.0f} s after the burst starts (at full size, "
+        f"{data['full']['events']:,} events: {full_floor:.0f} s), whatever the settings.",
+        "",
+        f"**Lambda's asynchronous invocation** ([its documentation]({data['lambda_page']})): an invocation that "
+        f"raises is retried {data['retry_attempts']} more times, after 1 and then 2 minutes, here scaled to "
+        f"{delays}, as long as the event is younger than the maximum event age (scaled too); then, and for an "
+        "event that grows older than that while it waits, the dead-letter queue. An event that finds no free "
+        "concurrency waits in the queue (Lambda retries throttled asynchronous invocations; they are not function "
+        "errors). "
+        + (
+            f"botocore's retry delays are scaled by {data['sdk_backoff_scale']:g} too, so that the whole is a scale "
+            "model of the full burst: the arrival rate and EC2's buckets are real, every delay is scaled, and the "
+            "drain takes about the scale factor times as long as at full size (the full-size figures below are "
+            "the measured ones divided by it; the buckets' capacity of 50 weighs more in a smaller burst, so they "
+            "are a little optimistic). The adaptive mode's client-side rate limiter keeps real time."
+            if data.get("sdk_backoff_scale", 1) != 1
+            else "botocore's retry delays are real time, unscaled (`--real-sdk-backoff`): each invocation has "
+            "1/scale times as much of the burst to retry in as at full size, which flatters every setting."
+        ),
+        "",
+        *table(
+            [
+                "setting",
+                "botocore retries",
+                "reserved concurrency",
+                "maximum event age",
+                "holes closed",
+                "dead-letter queue",
+                "delivery to revoke p50 / p99",
+                "503s by action",
+                "invocations",
+                "events that needed the last attempt",
+                "peak concurrency",
+                "goal met",
+            ],
+            [burst_row(run, full_size_factor, data["retry_attempts"] + 1) for run in runs],
+        ),
+        "Goal: every hole closed (each group read on moto at the end) and no event in the dead-letter queue. "
+        "*Delivery to revoke*: from the event's delivery to the queue to the proxy's forwarding of the "
+        "`RevokeSecurityGroupIngress` that closed its rule. *Invocations*: every attempt Lambda made, first ones "
+        "and retries; *the last attempt*: events whose third invocation ran (one more failure each and they would "
+        "have been dead-lettered): the margin a setting has. The execution environments' clients are made before "
+        "the burst (on 2 cores, hundreds of cold starts would queue behind one another; in Lambda they run side "
+        "by side): the figures leave out cold starts.",
+        "",
+    ]
+    overloaded = [f"{run['setting']['name']} ({run['proxy_hung_up']})" for run in runs if run.get("proxy_hung_up")]
+    if overloaded:
+        lines += [
+            "**The simulation itself was overloaded** in "
+            + ", ".join(overloaded)
+            + ": that many requests waited past botocore's read timeout in the proxy or moto, on this machine, "
+            "not in EC2; those runs' figures are too pessimistic.",
+            "",
+        ]
+    chosen = next((run["setting"] for run in runs if run["setting"].get("chosen")), None)
+    now = data.get("deployed")
+    if chosen and now:
+        wanted = {k: chosen[k] for k in ("retry_mode", "max_attempts", "reserved", "max_event_age_s")}
+        differ = [k for k, v in wanted.items() if now.get(k) != v]
+        age = now.get("max_event_age_s")
+        lines += [
+            f"**Chosen: {chosen['name']}** (botocore {chosen['retry_mode']} retries, {chosen['max_attempts']} "
+            f"attempts; reserved concurrency {chosen['reserved']}; maximum event age "
+            f"{age_text(chosen['max_event_age_s'], chosen['max_event_age_s'] * data['scale'])}). The deployment at "
+            f"this run: `remediator/effects.py` `CLIENT_CONFIG` {now.get('retry_mode')}, {now.get('max_attempts')} "
+            f"attempts; `infra/components/remediator_function.py` `RESERVED_CONCURRENCY` {now.get('reserved')}, "
+            f"`MAX_EVENT_AGE` {f'{age / 3600:g} h' if age else 'n/a'}: "
+            + ("the same." if not differ else f"**differs** ({', '.join(differ)})."),
+            "",
+        ]
+        if differ:
+            missed.append(f"Bursts: the deployment's {', '.join(differ)} differ from the chosen setting's")
+    return lines, missed
+
+
 # ---- the page --------------------------------------------------------------------------------------------
 
 
@@ -322,6 +506,8 @@ def render(results: Mapping[str, Any]) -> str:
     if ours_removed:
         missed.append(f"Precision: ours removes {ours_removed} legitimate rules (target 0)")
     cold = results["cold"]
+    burst_lines, burst_missed = bursts(results)
+    missed.extend(burst_missed)
     out: list[str] = [
         "# Benchmark: sg-remediator against Cloud Custodian (c7n)",
         "",
@@ -358,7 +544,13 @@ def render(results: Mapping[str, Any]) -> str:
                     "runs",
                     f"cold: {plan['cold_runs']} fresh interpreters per tool; Lambda-like: {plan['lambda_runs']} "
                     f"processes x {plan['lambda_events']} events; warm: {plan['warm_rounds']} rounds x "
-                    f"{plan['warm_events']} events per scenario after {plan['warmup']} warm-up events",
+                    f"{plan['warm_events']} events per scenario after {plan['warmup']} warm-up events"
+                    + (
+                        f"; bursts: {plan['burst_events']} events in {plan['burst_seconds']:g} s, settings "
+                        f"`{plan['burst_settings']}`"
+                        if "burst_events" in plan
+                        else ""
+                    ),
                 ],
             ],
         ),
@@ -463,6 +655,9 @@ def render(results: Mapping[str, Any]) -> str:
             "## Sweep scaling",
             "",
             *sweep(results),
+            "## Bursts",
+            "",
+            *burst_lines,
             "## Targets",
             "",
             "Targets of issue 6: cold start and warm latency each at most half of c7n's; no more API calls than "

@@ -9,12 +9,15 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGE = REPO_ROOT / "remediator"
@@ -192,6 +195,39 @@ def _docker_command(*, platform: str, python: str, source: Path, requirements: P
     return ["bash", "-c", script]
 
 
+@dataclass(frozen=True)
+class AssetRecipe:
+    """What the Lambda asset is built from and how: the one recipe of every copy of the asset."""
+
+    path: str
+    asset_hash: str
+    bundling: BundlingOptions
+
+
+def asset_recipe(
+    *,
+    runtime: lambda_.Runtime,
+    architecture: lambda_.Architecture,
+    source: Path = SOURCE_PACKAGE,
+    requirements: Path = REQUIREMENTS,
+) -> AssetRecipe:
+    """The asset built locally (or in Docker), hashed from what it is built from."""
+    if source.parent != requirements.parent:
+        raise ValueError("the source package and requirements.txt must share a directory (the asset root)")
+    platform = wheel_platform(architecture)
+    python = python_version(runtime)
+    return AssetRecipe(
+        path=str(source.parent),
+        asset_hash=asset_hash(platform=platform, python=python, source=source, requirements=requirements),
+        bundling=BundlingOptions(
+            image=runtime.bundling_image,
+            command=_docker_command(platform=platform, python=python, source=source, requirements=requirements),
+            environment={"HOME": "/tmp", "PIP_NO_CACHE_DIR": "1"},  # noqa: S108 - inside the container
+            local=LocalBundling(platform=platform, python=python, source=source, requirements=requirements),
+        ),
+    )
+
+
 def lambda_code(
     *,
     runtime: lambda_.Runtime,
@@ -199,19 +235,29 @@ def lambda_code(
     source: Path = SOURCE_PACKAGE,
     requirements: Path = REQUIREMENTS,
 ) -> lambda_.Code:
-    """The function's code: the asset built locally (or in Docker), hashed from what it is built from."""
-    if source.parent != requirements.parent:
-        raise ValueError("the source package and requirements.txt must share a directory (the asset root)")
-    platform = wheel_platform(architecture)
-    python = python_version(runtime)
+    """The function's code: the asset of `asset_recipe`, staged by the stack's synthesizer."""
+    recipe = asset_recipe(runtime=runtime, architecture=architecture, source=source, requirements=requirements)
     return lambda_.Code.from_asset(
-        str(source.parent),
-        asset_hash=asset_hash(platform=platform, python=python, source=source, requirements=requirements),
+        recipe.path, asset_hash=recipe.asset_hash, asset_hash_type=AssetHashType.CUSTOM, bundling=recipe.bundling
+    )
+
+
+def lambda_asset(
+    scope: Construct,
+    construct_id: str,
+    *,
+    runtime: lambda_.Runtime,
+    architecture: lambda_.Architecture,
+    source: Path = SOURCE_PACKAGE,
+    requirements: Path = REQUIREMENTS,
+) -> s3_assets.Asset:
+    """The same asset as `lambda_code`, as an S3 asset of its own (same recipe, so the same hash and zip)."""
+    recipe = asset_recipe(runtime=runtime, architecture=architecture, source=source, requirements=requirements)
+    return s3_assets.Asset(
+        scope,
+        construct_id,
+        path=recipe.path,
+        asset_hash=recipe.asset_hash,
         asset_hash_type=AssetHashType.CUSTOM,
-        bundling=BundlingOptions(
-            image=runtime.bundling_image,
-            command=_docker_command(platform=platform, python=python, source=source, requirements=requirements),
-            environment={"HOME": "/tmp", "PIP_NO_CACHE_DIR": "1"},  # noqa: S108 - inside the container
-            local=LocalBundling(platform=platform, python=python, source=source, requirements=requirements),
-        ),
+        bundling=recipe.bundling,
     )

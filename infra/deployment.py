@@ -1,10 +1,15 @@
-"""What app.py builds: the settings from the app's context, one stack per region, and the cdk-nag checks."""
+"""What app.py builds: the settings from the app's context, the stacks, and the cdk-nag checks.
+
+One stack per region of one account (`make deploy`), or, with `org_units` in context, the organisation stacks
+instead (`make deploy-org`, infra/organization.py).
+"""
 
 from __future__ import annotations
 
-from aws_cdk import App, Environment, Validations
+from aws_cdk import App, Environment, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from infra.organization import add_organization_stacks
 from infra.settings import Settings
 from infra.stack import RemediatorStack
 
@@ -38,8 +43,13 @@ def add_stacks(
     ]
 
 
-def build(app: App, *, account: str | None, default_region: str | None) -> list[RemediatorStack]:
+def build(app: App, *, account: str | None, default_region: str | None) -> list[Stack]:
     """Everything app.py synthesizes; synthesis then fails on any unacknowledged AWS Solutions finding."""
-    stacks = add_stacks(app, settings=settings_of(app), account=account, default_region=default_region)
+    settings = settings_of(app)
+    stacks: list[Stack] = (
+        add_organization_stacks(app, settings=settings, account=account, default_region=default_region).stacks
+        if settings.organization
+        else list(add_stacks(app, settings=settings, account=account, default_region=default_region))
+    )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return stacks

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from aws_cdk import Acknowledgment, ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 
-from remediator.permissions import PERMISSIONS, Permission, ResourceKind
+from remediator.permissions import PERMISSIONS, Permission, ResourceKind, enabled_permissions
 
 # One statement per resource kind; a Sid must be alphanumeric.
 _SIDS = {
@@ -15,6 +15,9 @@ _SIDS = {
     ResourceKind.SECURITY_GROUP: "SecurityGroups",
     ResourceKind.PREFIX_LIST: "PrefixLists",
     ResourceKind.TOPIC: "NotificationTopic",
+    ResourceKind.SECURITY_HUB_PRODUCT: "SecurityHubOwnFindings",
+    ResourceKind.SECURITY_HUB: "SecurityHub",
+    ResourceKind.DEFAULT_EVENT_BUS: "DefaultEventBus",
 }
 
 
@@ -49,13 +52,34 @@ def resource_arns(stack: Stack, *, topic_arn: str) -> dict[ResourceKind, str]:
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         ),
         ResourceKind.TOPIC: topic_arn,
+        # The account's default product: an account imports its own findings under it.
+        ResourceKind.SECURITY_HUB_PRODUCT: stack.format_arn(
+            service="securityhub",
+            resource="product",
+            resource_name=f"{stack.account}/default",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        ),
+        ResourceKind.SECURITY_HUB: stack.format_arn(
+            service="securityhub", resource="hub", resource_name="default", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        ),
+        ResourceKind.DEFAULT_EVENT_BUS: stack.format_arn(
+            service="events", resource="event-bus", resource_name="default", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        ),
     }
 
 
 def remediator_statements(
-    stack: Stack, *, topic_arn: str, permissions: Mapping[str, Permission] = PERMISSIONS
+    stack: Stack,
+    *,
+    topic_arn: str,
+    enabled: Collection[str],
+    permissions: Mapping[str, Permission] = PERMISSIONS,
 ) -> list[iam.PolicyStatement]:
-    """One statement per resource kind, granting exactly the actions `permissions` declares for it."""
+    """One statement per resource kind, granting exactly the actions `permissions` declares for it.
+
+    A permission that a setting turns on (Permission.enabled_by) is granted only when that setting is in `enabled`.
+    """
+    permissions = enabled_permissions(enabled, permissions)
     arns = resource_arns(stack, topic_arn=topic_arn)
     missing = {permission.resource for permission in permissions.values()} - (set(arns) & set(_SIDS))
     if missing:
@@ -69,9 +93,14 @@ def remediator_statements(
 
 
 def wildcard_acknowledgments(
-    stack: Stack, *, topic_arn: str, permissions: Mapping[str, Permission] = PERMISSIONS
+    stack: Stack,
+    *,
+    topic_arn: str,
+    enabled: Collection[str],
+    permissions: Mapping[str, Permission] = PERMISSIONS,
 ) -> list[Acknowledgment]:
     """The cdk-nag IAM5 findings the remediator statements cause, each acknowledged with its reason."""
+    permissions = enabled_permissions(enabled, permissions)
     arns = resource_arns(stack, topic_arn=topic_arn)
     used = {permission.resource for permission in permissions.values()}
     return [

@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from remediator.model import Mode
-from remediator.settings import SettingsError, Variables, settings_from, variable_name
+from remediator.permissions import PERMISSIONS
+from remediator.settings import DEFAULT_CONTACT_TAG, SettingsError, Variables, settings_from, variable_name
 
 # Only used to check that the Lambda accepts the environment; the stack passes its real topic's ARN.
 _PLACEHOLDER_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:placeholder"
@@ -18,6 +20,11 @@ _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|hour|day)(?P<plural>s?)\)$")
 _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+# AWS Organizations' id patterns (Organizations API reference: OrganizationalUnit Id, Root Id, Organization Id).
+_OU_OR_ROOT = re.compile(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
+_ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 
 class ContextError(ValueError):
@@ -67,6 +74,44 @@ def _schedule(value: str) -> str:
     raise ValueError(f"{value!r} is neither rate(...) nor cron(...) (nor empty to disable the sweep)")
 
 
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _org_target(value: str) -> str:
+    if not _OU_OR_ROOT.match(value):
+        raise ValueError(f"{value!r} is neither an organizational unit id (ou-...) nor the root id (r-...)")
+    return value
+
+
+def _org_id(value: object) -> object:
+    if not isinstance(value, str):
+        return value  # not a string: pydantic's own error says so
+    text = value.strip()
+    if text and not _ORG_ID.match(text):
+        raise ValueError(f"{value!r} is not an organization id such as o-a1b2c3d4e5")
+    return text
+
+
+def _account(value: str) -> str:
+    if not _ACCOUNT.match(value):
+        raise ValueError(f"{value!r} is not a 12-digit AWS account id")
+    return value
+
+
+def _topic_arn(value: object) -> object:
+    if not isinstance(value, str):
+        return value  # not a string: pydantic's own error says so
+    text = value.strip()
+    if text and not _TOPIC_ARN.match(text):
+        raise ValueError(f"{value!r} is not the ARN of a standard SNS topic (arn:aws:sns:<region>:<account>:<name>)")
+    return text
+
+
+def _stripped(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
 def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
     """The same value twice is a mistake: one stack per region, one subscription per address."""
     seen: set[str] = set()
@@ -87,6 +132,36 @@ Words = Annotated[tuple[str, ...], BeforeValidator(_words)]
 ModeSetting = Annotated[Mode, BeforeValidator(_lower)]
 Email = Annotated[str, BeforeValidator(str.strip), BeforeValidator(_email)]
 Region = Annotated[str, BeforeValidator(_region)]
+OrgTarget = Annotated[str, BeforeValidator(_org_target)]
+Account = Annotated[str, BeforeValidator(_account)]
+
+
+class CallAs(StrEnum):
+    """Whose StackSets the organisation stack manages: the management account's or a delegated administrator's."""
+
+    SELF = "SELF"
+    DELEGATED_ADMIN = "DELEGATED_ADMIN"
+
+
+class RegionConcurrency(StrEnum):
+    """How StackSets rolls out across the target regions: one after the other, or all at once."""
+
+    SEQUENTIAL = "SEQUENTIAL"
+    PARALLEL = "PARALLEL"
+
+
+# The settings that only organisation mode (org_units given) reads: set to anything but their default without
+# org_units, they would be silently ignored, so that is an error naming the key.
+ORGANIZATION_ONLY = (
+    "org_id",
+    "call_as",
+    "exclude_accounts",
+    "region_concurrency",
+    "failure_tolerance_percentage",
+    "max_concurrent_percentage",
+    "notification_topic_arn",
+    "member_dashboard",
+)
 
 
 class Settings(BaseModel):
@@ -127,6 +202,45 @@ class Settings(BaseModel):
         description="Days the EventBridge archive keeps the CloudTrail rule's events for replay; at least 1 "
         "(EventBridge would read 0 as forever: a finite retention is asked for explicitly).",
     )
+    # Organisation mode: one StackSet of the member stack for every account of these OUs (docs/organization.md).
+    org_units: Annotated[tuple[OrgTarget, ...], BeforeValidator(_words), AfterValidator(_unique)] = Field(
+        (), description="Organizational units (ou-...) or the root (r-...) to deploy to; given, organisation mode."
+    )
+    org_id: Annotated[str, BeforeValidator(_org_id)] = Field(
+        "", description="The organization id (o-...) whose accounts may read the code and publish notifications."
+    )
+    call_as: Annotated[CallAs, BeforeValidator(_upper)] = Field(
+        CallAs.SELF, description="SELF in the management account, DELEGATED_ADMIN in a delegated administrator."
+    )
+    exclude_accounts: Annotated[tuple[Account, ...], BeforeValidator(_words), AfterValidator(_unique)] = Field(
+        (), description="Accounts of the org_units that get no stack instance (account-level opt-out)."
+    )
+    region_concurrency: Annotated[RegionConcurrency, BeforeValidator(_upper)] = Field(
+        RegionConcurrency.SEQUENTIAL, description="StackSets rolls out region by region (SEQUENTIAL) or all at once."
+    )
+    failure_tolerance_percentage: int = Field(
+        0, ge=0, le=100, description="Percentage of accounts per region that may fail before StackSets stops."
+    )
+    max_concurrent_percentage: int = Field(
+        25, ge=1, le=100, description="Most accounts per region StackSets deploys to at once, as a percentage."
+    )
+    notification_topic_arn: Annotated[str, BeforeValidator(_topic_arn)] = Field(
+        "", description="An existing SNS topic the members publish to; empty: the organisation stack creates one."
+    )
+    member_dashboard: bool = Field(
+        False, description="A CloudWatch dashboard in every member account and region (USD 3/month each)."
+    )
+    # Where security teams already look (docs/integrations.md).
+    security_hub: bool = Field(
+        False, description="Import each risky rule found as a Security Hub finding, resolved once it is closed."
+    )
+    outcome_events: bool = Field(
+        True, description="Put one EventBridge event per outcome on the default bus (source sg-remediator)."
+    )
+    contact_tag: Annotated[str, BeforeValidator(_stripped)] = Field(
+        DEFAULT_CONTACT_TAG,
+        description="The tag whose value, the group's team, goes in the SNS message attribute contact.",
+    )
 
     @model_validator(mode="after")
     def _lambda_accepts(self) -> Settings:
@@ -137,6 +251,25 @@ class Settings(BaseModel):
             variable, _, reason = str(error).partition(": ")
             raise ValueError(f"{_CONTEXT_KEY_OF.get(variable, variable)}: {reason}") from None
         return self
+
+    @model_validator(mode="after")
+    def _organization_complete(self) -> Settings:
+        """Organisation mode needs its organization and regions; its settings mean nothing without it."""
+        if not self.organization:
+            for key in ORGANIZATION_ONLY:
+                if getattr(self, key) != type(self).model_fields[key].default:
+                    raise ValueError(f"{key}: only organisation mode reads it; give org_units too, or leave it out")
+            return self
+        if not self.org_id:
+            raise ValueError("org_id: organisation mode (org_units) needs the organization id (o-...)")
+        if not self.regions:
+            raise ValueError("regions: organisation mode (org_units) needs the regions to deploy the members to")
+        return self
+
+    @property
+    def organization(self) -> bool:
+        """Whether the app deploys to an organisation through StackSets (org_units given) instead of one account."""
+        return bool(self.org_units)
 
     def lambda_environment(self, *, topic_arn: str) -> dict[str, str]:
         """The REMEDIATOR_* variables the Lambda reads, all strings (a context key is its variable's field)."""
@@ -149,8 +282,16 @@ class Settings(BaseModel):
             ipv4_open_prefix=str(self.ipv4_open_prefix),
             ipv6_open_prefix=str(self.ipv6_open_prefix),
             sweep_mode=self.sweep_mode.value,
+            security_hub="true" if self.security_hub else "false",
+            outcome_events="true" if self.outcome_events else "false",
+            contact_tag=self.contact_tag,
         )
         return {variable_name(field): value for field, value in values.model_dump().items()}
+
+    def enabled_settings(self) -> frozenset[str]:
+        """The settings that turn AWS calls on (Permission.enabled_by) and are on: the role grants their calls."""
+        switches = {p.enabled_by for p in PERMISSIONS.values() if p.enabled_by is not None}
+        return frozenset(name for name in switches if getattr(self, name) is True)
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> Settings:

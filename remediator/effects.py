@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -22,16 +23,24 @@ if TYPE_CHECKING:
         IpPermissionTypeDef,
         IpRangeTypeDef,
         Ipv6RangeTypeDef,
+        NetworkInterfaceTypeDef,
         PrefixListIdTypeDef,
         SecurityGroupRuleTypeDef,
     )
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_securityhub import SecurityHubClient
     from mypy_boto3_sns import SNSClient
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 # Botocore retries throttling and 5xx itself; what still fails is raised for Lambda's own retries.
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS = 5, 20
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
+)
 GROUP_GONE = {"InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed"}
 RULE_GONE = {"InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound"}
 # A rule id the event gave that AWS cannot use: the rule may still be there, to be found by its content.
@@ -134,6 +143,24 @@ def rule_entry(rule: SecurityGroupRuleTypeDef) -> RuleEntry:
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interface:
+    """A network interface that uses a security group: its id, the instance it is attached to, its description."""
+
+    interface_id: str
+    instance_id: str | None
+    description: str
+
+
+def interface_of(interface: NetworkInterfaceTypeDef) -> Interface:
+    """A network interface of DescribeNetworkInterfaces as an Interface."""
+    return Interface(
+        interface_id=interface.get("NetworkInterfaceId", "unknown"),
+        instance_id=interface.get("Attachment", {}).get("InstanceId"),
+        description=interface.get("Description", ""),
+    )
+
+
 def permission_for(entry: RuleEntry, source: Source) -> IpPermissionTypeDef:
     """The IpPermissions element that grants the entry's protocol and ports from another source."""
     permission: IpPermissionTypeDef = {"IpProtocol": entry.protocol}
@@ -163,19 +190,61 @@ def permission_for(entry: RuleEntry, source: Source) -> IpPermissionTypeDef:
 class Aws:
     """The remediator's AWS calls, on clients made from the standard credential chain and endpoint settings."""
 
-    def __init__(self, ec2: EC2Client, sns: SNSClient) -> None:
+    def __init__(
+        self,
+        ec2: EC2Client,
+        sns: SNSClient,
+        *,
+        securityhub: SecurityHubClient | None = None,
+        events: EventBridgeClient | None = None,
+        session: botocore.session.Session | None = None,
+    ) -> None:
+        """`securityhub` and `events` not given are made on first use, in the EC2 client's region, from `session`.
+
+        So a deployment that never uses them pays nothing for them; `session` defaults to the standard credential
+        chain and endpoint settings (AWS_ENDPOINT_URL included).
+        """
         self.ec2 = ec2
         self.sns = sns
+        self._securityhub = securityhub
+        self._events = events
+        self._session = session
+
+    def client_beside_ec2(self, service: str) -> Any:
+        """A client of `service` in the EC2 client's region, with the same retries and timeouts."""
+        session = self._session or botocore.session.get_session()
+        return session.create_client(service, region_name=self.ec2.meta.region_name, config=CLIENT_CONFIG)
+
+    @property
+    def securityhub(self) -> SecurityHubClient:
+        """The Security Hub client, made on first use."""
+        if self._securityhub is None:
+            self._securityhub = cast("SecurityHubClient", self.client_beside_ec2("securityhub"))
+        return self._securityhub
+
+    @property
+    def events(self) -> EventBridgeClient:
+        """The EventBridge client, made on first use."""
+        if self._events is None:
+            self._events = cast("EventBridgeClient", self.client_beside_ec2("events"))
+        return self._events
 
     @classmethod
-    def from_environment(cls, region: str | None = None) -> Aws:
-        """Clients from the standard credential chain, endpoint settings and region (or `region`)."""
+    def from_environment(cls, region: str | None = None, *, topic_arn: str | None = None) -> Aws:
+        """Clients from the standard credential chain, endpoint settings and region (or `region`).
+
+        SNS publishes only to a topic of the client's own region: with `topic_arn` (a central topic, say) the
+        SNS client is made in the topic's region.
+        """
         # botocore alone, not boto3: boto3's import pulls in s3transfer, a cold-start cost for nothing here.
         # The session still follows the standard credential chain, AWS_ENDPOINT_URL and the region settings.
         session = botocore.session.get_session()
         return cls(
             ec2=cast("EC2Client", session.create_client("ec2", region_name=region, config=CLIENT_CONFIG)),
-            sns=cast("SNSClient", session.create_client("sns", region_name=region, config=CLIENT_CONFIG)),
+            sns=cast(
+                "SNSClient",
+                session.create_client("sns", region_name=topic_region(topic_arn) or region, config=CLIENT_CONFIG),
+            ),
         )
 
     @requires("DescribeSecurityGroups")
@@ -200,7 +269,7 @@ class Aws:
     def iter_groups(self) -> Iterator[GroupState]:
         """Every security group of the region, a page of up to 1000 per call."""
         paginator = self.ec2.get_paginator("describe_security_groups")
-        for page in paginator.paginate(PaginationConfig={"PageSize": 1000}):
+        for page in paginator.paginate(PaginationConfig={"PageSize": self.GROUPS_PER_PAGE}):
             for group in page.get("SecurityGroups", []):
                 yield group_state(group)
 
@@ -210,14 +279,25 @@ class Aws:
         return self.ingress_rules_of([group_id])[group_id]
 
     @requires("DescribeNetworkInterfaces")
-    def attached_group_ids(self) -> frozenset[str]:
-        """The ids of every group attached to at least one network interface of the region."""
-        attached: set[str] = set()
+    def interfaces_by_group(self) -> dict[str, tuple[Interface, ...]]:
+        """The network interfaces of the region by the groups they use (a group without any is not a key)."""
+        found: dict[str, list[Interface]] = {}
         paginator = self.ec2.get_paginator("describe_network_interfaces")
         for page in paginator.paginate(PaginationConfig={"PageSize": 1000}):
             for interface in page.get("NetworkInterfaces", []):
-                attached.update(group["GroupId"] for group in interface.get("Groups", []) if "GroupId" in group)
-        return frozenset(attached)
+                for group in interface.get("Groups", []):
+                    if "GroupId" in group:
+                        found.setdefault(group["GroupId"], []).append(interface_of(interface))
+        return {group_id: tuple(interfaces) for group_id, interfaces in found.items()}
+
+    @requires("DescribeNetworkInterfaces")
+    def interfaces_using(self, group_id: str) -> tuple[Interface, ...]:
+        """The network interfaces that use the group: one paged describe filtered by its id."""
+        paginator = self.ec2.get_paginator("describe_network_interfaces")
+        pages = paginator.paginate(
+            Filters=[{"Name": "group-id", "Values": [group_id]}], PaginationConfig={"PageSize": 1000}
+        )
+        return tuple(interface_of(interface) for page in pages for interface in page.get("NetworkInterfaces", []))
 
     @requires("DescribeManagedPrefixLists", "GetManagedPrefixListEntries")
     def prefix_lists(self, prefix_list_ids: Iterable[str]) -> dict[str, PrefixListInfo]:
@@ -313,17 +393,92 @@ class Aws:
         return None
 
     @requires("Publish")
-    def publish(self, topic_arn: str, subject: str, body: str, attributes: Mapping[str, str]) -> str:
-        """Send one notification; returns its message id."""
-        response = self.sns.publish(
-            TopicArn=topic_arn,
-            Subject=subject,
-            Message=body,
-            MessageAttributes={
-                key: {"DataType": "String", "StringValue": value} for key, value in attributes.items() if value
-            },
-        )
+    def publish(
+        self,
+        topic_arn: str,
+        subject: str,
+        body: str,
+        attributes: Mapping[str, str],
+        *,
+        per_protocol: Mapping[str, str] | None = None,
+    ) -> str:
+        """Send one notification; returns its message id.
+
+        With `per_protocol` ({"email": ..., "https": ...}) the message has one text per protocol (MessageStructure
+        json), `body` being the `default` that SNS requires and sends to every other protocol.
+        """
+        attribute_values: dict[str, Any] = {
+            key: {"DataType": "String", "StringValue": value} for key, value in attributes.items() if value
+        }
+        if not per_protocol:
+            response = self.sns.publish(
+                TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attribute_values
+            )
+        else:
+            response = self.sns.publish(
+                TopicArn=topic_arn,
+                Subject=subject,
+                Message=structured_message(body, per_protocol),
+                MessageStructure="json",
+                MessageAttributes=attribute_values,
+            )
         return response.get("MessageId", "")
+
+    @requires("BatchImportFindings")
+    def import_findings(self, findings: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+        """Create or update findings in Security Hub, 100 a call; the ids it refused, each with why."""
+        refused: dict[str, str] = {}
+        for start in range(0, len(findings), self.FINDINGS_PER_CALL):
+            chunk = cast("Any", list(findings[start : start + self.FINDINGS_PER_CALL]))
+            response = self.securityhub.batch_import_findings(Findings=chunk)
+            for failed in response.get("FailedFindings", []):
+                refused[failed.get("Id", "")] = f"{failed.get('ErrorCode', '')}: {failed.get('ErrorMessage', '')}"
+        return refused
+
+    @requires("BatchUpdateFindings")
+    def resolve_findings(self, finding_ids: Sequence[str], product_arn: str, note: Mapping[str, str]) -> dict[str, str]:
+        """Set the workflow of findings to RESOLVED with a note, 100 a call; the ids not processed, each with why."""
+        unprocessed: dict[str, str] = {}
+        for start in range(0, len(finding_ids), self.FINDINGS_PER_CALL):
+            chunk = finding_ids[start : start + self.FINDINGS_PER_CALL]
+            response = self.securityhub.batch_update_findings(
+                FindingIdentifiers=[{"Id": finding_id, "ProductArn": product_arn} for finding_id in chunk],
+                Workflow={"Status": "RESOLVED"},
+                Note={"Text": note["Text"], "UpdatedBy": note["UpdatedBy"]},
+            )
+            for failed in response.get("UnprocessedFindings", []):
+                finding_id = failed.get("FindingIdentifier", {}).get("Id", "")
+                unprocessed[finding_id] = f"{failed.get('ErrorCode', '')}: {failed.get('ErrorMessage', '')}"
+        return unprocessed
+
+    @requires("GetFindings")
+    def findings_matching(self, filters: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The findings that match the GetFindings filters, by id, read in pages of 100."""
+        found: dict[str, dict[str, Any]] = {}
+        paginator = self.securityhub.get_paginator("get_findings")
+        pages = paginator.paginate(Filters=cast("Any", filters), PaginationConfig={"PageSize": self.FINDINGS_PER_CALL})
+        for page in pages:
+            for finding in page.get("Findings", []):
+                found[finding["Id"]] = cast("dict[str, Any]", finding)
+        return found
+
+    @requires("PutEvents")
+    def put_event(self, source: str, detail_type: str, detail: str, resources: Sequence[str]) -> str | None:
+        """Put one event on the account's default event bus; None when EventBridge took it, else why not."""
+        response = self.events.put_events(
+            Entries=[{"Source": source, "DetailType": detail_type, "Detail": detail, "Resources": list(resources)}]
+        )
+        if not response.get("FailedEntryCount"):
+            return None
+        entry = (response.get("Entries") or [{}])[0]
+        return f"{entry.get('ErrorCode', 'unknown error')}: {entry.get('ErrorMessage', '')}".strip()
+
+    # Security Hub takes at most 100 findings in one BatchImportFindings or BatchUpdateFindings, and returns at most
+    # 100 in one page of GetFindings.
+    FINDINGS_PER_CALL = 100
+
+    # The most DescribeSecurityGroups returns in one page.
+    GROUPS_PER_PAGE = 1000
 
     # EC2 takes at most 200 filter values in one call: beyond, it answers FilterLimitExceeded ("The maximum number
     # of filter values specified on a single call is 200"). The API reference gives no figure; the error does.
@@ -348,7 +503,18 @@ class Aws:
         return {group_id: tuple(rules) for group_id, rules in found.items()}
 
 
+def structured_message(body: str, per_protocol: Mapping[str, str]) -> str:
+    """The Message of a publish with MessageStructure json: `default` (required by SNS) and one text per protocol."""
+    return json.dumps({"default": body, **per_protocol}, ensure_ascii=False)
+
+
 @functools.cache
-def default_aws() -> Aws:
-    """One set of clients per process, reused by warm invocations."""
-    return Aws.from_environment()
+def default_aws(topic_arn: str | None = None) -> Aws:
+    """One set of clients per process (and topic), reused by warm invocations."""
+    return Aws.from_environment(topic_arn=topic_arn)
+
+
+def topic_region(topic_arn: str | None) -> str | None:
+    """The region of an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), or None."""
+    parts = topic_arn.split(":") if topic_arn else []
+    return parts[3] if len(parts) >= 6 and parts[2] == "sns" and parts[3] else None

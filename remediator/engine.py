@@ -133,7 +133,11 @@ def act(group: GroupState, plans: list[Planned], dry_run: bool, aws: Aws) -> lis
     details: list[list[str]] = [[] for _ in plans]
     allowed_any = [False for _ in plans]
     live = [p.present and p.entry.rule_id is not None and p.decision.action in CLOSING for p in plans]
-    if not dry_run:
+    if dry_run:
+        for index, plan in enumerate(plans):
+            if plan.present and plan.decision.action == Action.NARROW:
+                details[index].append("would be narrowed to " + ", ".join(s.value for s in plan.decision.narrow_to))
+    else:
         for index, plan in enumerate(plans):
             if not live[index] or plan.decision.action != Action.NARROW:
                 continue

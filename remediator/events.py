@@ -41,30 +41,15 @@ class Wire(BaseModel):
         return LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
-class WireIpRange(Wire):
-    """An IPv4 source of a permission of the request."""
+class WireSource(Wire):
+    """One source of a permission of the request: a CIDR, a prefix list or a group, by the key its list uses.
 
-    cidr_ip: str = Field(alias="cidrIp")
-    description: str | None = None
+    One model for the four lists (ipRanges, ipv6Ranges, prefixListIds, groups): each model costs the cold start.
+    """
 
-
-class WireIpv6Range(Wire):
-    """An IPv6 source of a permission of the request."""
-
-    cidr_ipv6: str = Field(alias="cidrIpv6")
-    description: str | None = None
-
-
-class WirePrefixListId(Wire):
-    """A prefix-list source of a permission of the request."""
-
-    prefix_list_id: str = Field(alias="prefixListId")
-    description: str | None = None
-
-
-class WireGroupPair(Wire):
-    """A security-group source of a permission of the request."""
-
+    cidr_ip: str | None = Field(default=None, alias="cidrIp")
+    cidr_ipv6: str | None = Field(default=None, alias="cidrIpv6")
+    prefix_list_id: str | None = Field(default=None, alias="prefixListId")
     group_id: str | None = Field(default=None, alias="groupId")
     group_name: str | None = Field(default=None, alias="groupName")
     description: str | None = None
@@ -84,12 +69,6 @@ class WireModifiedRule(Wire):
     rule_id: str = Field(validation_alias=AliasChoices("SecurityGroupRuleId", "securityGroupRuleId"))
 
 
-class WireReferencedGroup(Wire):
-    """The group a rule of the rule set lets traffic in from."""
-
-    group_id: str | None = Field(default=None, alias="groupId")
-
-
 class WireRuleSetItem(Wire):
     """One rule of `responseElements.securityGroupRuleSet`: AWS's own account of what the call added."""
 
@@ -102,7 +81,8 @@ class WireRuleSetItem(Wire):
     cidr_ipv4: str | None = Field(default=None, alias="cidrIpv4")
     cidr_ipv6: str | None = Field(default=None, alias="cidrIpv6")
     prefix_list_id: str | None = Field(default=None, alias="prefixListId")
-    referenced_group: WireReferencedGroup | None = Field(default=None, alias="referencedGroupInfo")
+    # Only its groupId is read, so a plain object (no model of its own: each model costs the cold start).
+    referenced_group: dict[str, Any] | None = Field(default=None, alias="referencedGroupInfo")
     description: str | None = None
 
 
@@ -235,7 +215,7 @@ def entries_from_rule_set(items: list[WireRuleSetItem]) -> list[RuleEntry]:
                 item.cidr_ipv4,
                 item.cidr_ipv6,
                 item.prefix_list_id,
-                item.referenced_group.group_id if item.referenced_group else None,
+                text(item.referenced_group.get("groupId")) if item.referenced_group else None,
             ),
             description=item.description,
             rule_id=item.rule_id,
@@ -245,24 +225,24 @@ def entries_from_rule_set(items: list[WireRuleSetItem]) -> list[RuleEntry]:
     ]
 
 
-SOURCE_LISTS: tuple[tuple[str, type[Wire], SourceKind], ...] = (
-    ("ipRanges", WireIpRange, SourceKind.IPV4),
-    ("ipv6Ranges", WireIpv6Range, SourceKind.IPV6),
-    ("prefixListIds", WirePrefixListId, SourceKind.PREFIX_LIST),
-    ("groups", WireGroupPair, SourceKind.SECURITY_GROUP),
+# Each list of a permission, the kind of its sources, and the key that must give each source's value.
+SOURCE_LISTS: tuple[tuple[str, SourceKind, str], ...] = (
+    ("ipRanges", SourceKind.IPV4, "cidrIp"),
+    ("ipv6Ranges", SourceKind.IPV6, "cidrIpv6"),
+    ("prefixListIds", SourceKind.PREFIX_LIST, "prefixListId"),
+    ("groups", SourceKind.SECURITY_GROUP, "groupId or groupName"),
 )
 
 
-def source_value(item: Wire) -> str:
-    """The source a request's source item names."""
-    if isinstance(item, WireIpRange):
+def source_value(item: WireSource, kind: SourceKind) -> str | None:
+    """The source a request's source item names in its list, or None when that key is missing."""
+    if kind == SourceKind.IPV4:
         return item.cidr_ip
-    if isinstance(item, WireIpv6Range):
+    if kind == SourceKind.IPV6:
         return item.cidr_ipv6
-    if isinstance(item, WirePrefixListId):
+    if kind == SourceKind.PREFIX_LIST:
         return item.prefix_list_id
-    assert isinstance(item, WireGroupPair)
-    return item.group_id or item.group_name or ""
+    return item.group_id or item.group_name
 
 
 def entries_of_permission(permission: object, where: str, reader: Reader) -> list[RuleEntry]:
@@ -274,25 +254,27 @@ def entries_of_permission(permission: object, where: str, reader: Reader) -> lis
     if ports is None:
         return []
     entries: list[RuleEntry] = []
-    for key, model, kind in SOURCE_LISTS:
+    for key, kind, wanted in SOURCE_LISTS:
         if key not in permission:
             continue
         for place, item in reader.items(permission[key], f"{where}.{key}"):
-            source = reader.model(model, item, place)
-            if isinstance(source, WireGroupPair) and not (source.group_id or source.group_name):
-                reader.skip(place, "a source group with neither groupId nor groupName")
+            source = reader.model(WireSource, item, place)
+            if source is None:
                 continue
-            if source is not None:
-                entries.append(
-                    RuleEntry(
-                        protocol=normalize_protocol(ports.ip_protocol),
-                        from_port=ports.from_port,
-                        to_port=ports.to_port,
-                        source=Source(kind=kind, value=source_value(source)),
-                        description=getattr(source, "description", None),
-                        rule_id=None,
-                    )
+            value = source_value(source, kind)
+            if value is None:
+                reader.skip(place, f"no {wanted}")
+                continue
+            entries.append(
+                RuleEntry(
+                    protocol=normalize_protocol(ports.ip_protocol),
+                    from_port=ports.from_port,
+                    to_port=ports.to_port,
+                    source=Source(kind=kind, value=value),
+                    description=source.description,
+                    rule_id=None,
                 )
+            )
     return entries
 
 

@@ -28,8 +28,14 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     """
     settings = current_settings()
     if is_scheduled(event):
-        from remediator.sweep import sweep  # noqa: PLC0415  (the sweep's code stays out of the event path)
+        from remediator.sweep import budget_of, sweep  # noqa: PLC0415  (the sweep's code stays out of the event path)
 
         # The scheduled event names the account, which the notification tells people.
-        return sweep(settings, default_aws(), datetime.now(UTC), account=event.get("account"))
-    return remediate(event, settings, default_aws(), datetime.now(UTC), home=home_of(context))
+        return sweep(
+            settings,
+            default_aws(settings.topic_arn),
+            datetime.now(UTC),
+            account=event.get("account"),
+            budget_seconds=budget_of(context),
+        )
+    return remediate(event, settings, default_aws(settings.topic_arn), datetime.now(UTC), home=home_of(context))

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from remediator.effects import Aws
+from remediator.effects import Aws, Interface
 from remediator.engine import Criteria, Planned, narrowing_prefix_lists, plan_group, referenced_prefix_lists
 from remediator.model import Action, GroupPolicy, GroupState
 from remediator.policy import policy_from_tags
-from remediator.report import ACTION_WORDS, count_by_action
+from remediator.report import ACTION_WORDS, count_by_action, note_text
 from remediator.settings import Settings
 
 Progress = Callable[[int], None]
@@ -18,12 +18,13 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GroupScan:
-    """A group with at least one risky ingress entry: its policy and the decision on each risky entry."""
+    """A group with at least one risky ingress entry: its policy, the decision on each, the interfaces that use it."""
 
     group: GroupState
     attached: bool
     policy: GroupPolicy
     plans: tuple[Planned, ...]
+    interfaces: tuple[Interface, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +34,8 @@ class Inventory:
     region: str
     groups_scanned: int
     findings: tuple[GroupScan, ...]
+    # False when `out_of_time` stopped the paging: the groups not read are not in `findings`.
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,16 +58,28 @@ class Row:
     notes: tuple[str, ...]
 
 
-def scan_region(aws: Aws, settings: Settings, now: datetime, *, progress: Progress | None = None) -> Inventory:
+def scan_region(
+    aws: Aws,
+    settings: Settings,
+    now: datetime,
+    *,
+    progress: Progress | None = None,
+    out_of_time: Callable[[], bool] | None = None,
+) -> Inventory:
     """Read every group of the region in pages, resolve each prefix list once, and decide on every risky entry.
 
     Read-only: besides the pages of groups and network interfaces it calls only `aws.prefix_lists`, at most twice.
     """
     groups: list[GroupState] = []
+    complete = True
     for group in aws.iter_groups():
         groups.append(group)
         if progress is not None:
             progress(len(groups))
+        # Once a page: each page is one call, and the clock need not be read per group.
+        if out_of_time is not None and len(groups) % aws.GROUPS_PER_PAGE == 0 and out_of_time():
+            complete = False
+            break
     criteria = Criteria.of(settings)
     prefix_lists = aws.prefix_lists(referenced_prefix_lists(entry for group in groups for entry in group.ingress))
     wanted = set().union(
@@ -81,14 +96,21 @@ def scan_region(aws: Aws, settings: Settings, now: datetime, *, progress: Progre
         if plans:
             planned.append((group, policy_from_tags(group.tags, criteria.default_policy, now), plans))
     # Attachment only matters for what was found, so a clean region costs no call for it.
-    attached = aws.attached_group_ids() if planned else frozenset()
+    interfaces = aws.interfaces_by_group() if planned else {}
     return Inventory(
         region=aws.ec2.meta.region_name,
         groups_scanned=len(groups),
         findings=tuple(
-            GroupScan(group=group, attached=group.group_id in attached, policy=policy, plans=tuple(plans))
+            GroupScan(
+                group=group,
+                attached=group.group_id in interfaces,
+                policy=policy,
+                plans=tuple(plans),
+                interfaces=interfaces.get(group.group_id, ()),
+            )
             for group, policy, plans in planned
         ),
+        complete=complete,
     )
 
 
@@ -120,7 +142,7 @@ def row_of(region: str, found: GroupScan, plan: Planned) -> Row:
         would=consequence(plan, found.policy),
         narrow_to=tuple(source.value for source in decision.narrow_to),
         # The "opted out until" note says again what `would` says.
-        notes=tuple(note for note in decision.notes if not note.startswith("opted out")),
+        notes=tuple(note_text(note, None) for note in decision.notes if not note.startswith("opted out")),
     )
 
 

@@ -13,6 +13,20 @@ from remediator.sources import parse_sources
 MODE_TAG = "remediator:mode"
 ALLOWED_CIDRS_TAG = "remediator:allowed-cidrs"
 EXPIRES_TAG = "remediator:expires"
+TAG_KEYS = (MODE_TAG, ALLOWED_CIDRS_TAG, EXPIRES_TAG)
+# The end of the note on a narrowing that cannot narrow. Its words depend on what became of the rule, so the report
+# words it for where it is shown (`remediator.report.note_text`): "was revoked" only where the rule was revoked.
+REVOKED_INSTEAD = "so it is revoked instead of narrowed"
+
+
+def near_miss_tag_notes(tags: Mapping[str, str]) -> tuple[str, ...]:
+    """A note for each tag key that is one of the remediator's but for case or surrounding spaces: it is not read."""
+    known = {key.lower(): key for key in TAG_KEYS}
+    return tuple(
+        f"the tag {key!r} is not read: tag keys are exact, use {known[key.strip().lower()]}"
+        for key in sorted(tags)
+        if key not in TAG_KEYS and key.strip().lower() in known
+    )
 
 
 def parse_expiry(raw: str) -> datetime | None:
@@ -30,6 +44,13 @@ def parse_expiry(raw: str) -> datetime | None:
 
 def policy_from_tags(tags: Mapping[str, str], default: GroupPolicy, now: datetime) -> GroupPolicy:
     """The group's policy: its tags while its exception lasts, else the default policy (of an untagged group)."""
+    policy = policy_of_tags(tags, default, now)
+    near_misses = near_miss_tag_notes(tags)
+    return replace(policy, notes=(*policy.notes, *near_misses)) if near_misses else policy
+
+
+def policy_of_tags(tags: Mapping[str, str], default: GroupPolicy, now: datetime) -> GroupPolicy:
+    """The policy the exactly spelt tags give (`policy_from_tags` adds the notes on misspelt keys)."""
     if MODE_TAG not in tags and ALLOWED_CIDRS_TAG not in tags:
         return default
     notes: list[str] = []
@@ -102,11 +123,11 @@ def decide(
         return Decision(action=Action.REVOKE, mode=policy.mode, narrow_to=(), notes=notes)
     open_allowed = [s.value for s in policy.allowed_sources if source_is_open(s, thresholds, prefix_lists)]
     if open_allowed:
-        note = f"the allowed source {open_allowed[0]} is itself open (or unreadable), so the rule was revoked"
+        note = f"the allowed source {open_allowed[0]} is itself open (or unreadable), {REVOKED_INSTEAD}"
         return Decision(action=Action.REVOKE, mode=policy.mode, narrow_to=(), notes=(*notes, note))
     targets = narrow_targets(entry, policy.allowed_sources)
     if not targets:
         family = "IPv6" if entry.source.kind == SourceKind.IPV6 else "IPv4"
-        note = f"no allowed {family} source to narrow to, so the rule was revoked"
+        note = f"no allowed {family} source to narrow to, {REVOKED_INSTEAD}"
         return Decision(action=Action.REVOKE, mode=policy.mode, narrow_to=(), notes=(*notes, note))
     return Decision(action=Action.NARROW, mode=policy.mode, narrow_to=targets, notes=notes)

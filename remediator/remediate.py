@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from remediator import integrations
 from remediator import report as reporting
 from remediator.effects import Aws
 from remediator.engine import CLOSING, Criteria, Finding, Planned, act, plan_entries, reported_only, with_rule_ids
@@ -136,7 +139,16 @@ def remediate(
     if not settings.dry_run and any(plan.decision.action in CLOSING for plan in plans):
         plans = with_rule_ids(plans, group.group_id, aws)
     findings = (*act(group, plans, settings.dry_run, aws), *reported)
-    report = reporting.event_report(call, group, findings, dry_run=settings.dry_run, notes=tuple(notes))
+    report = reporting.event_report(
+        call,
+        group,
+        findings,
+        dry_run=settings.dry_run,
+        notes=tuple(notes),
+        acted_at=now,
+        home_region=home.region,
+        contact=group.tags.get(settings.contact_tag),
+    )
     for finding in findings:
         log_event(
             "decision",
@@ -150,11 +162,33 @@ def remediate(
             action=finding.decision.action.value,
             outcome=finding.outcome.value,
             reason=finding.risk,
-            notes=[*finding.decision.notes, *finding.details],
+            notes=reporting.finding_notes(finding),
         )
+    if reporting.needs_notification(report) and settings.topic_arn is not None:
+        # Only now, after the revoke: who uses the group is for the person told, and closing the hole waits for nothing.
+        report = with_interfaces(report, aws)
     notified = reporting.publish(reporting.event_notification(report), settings.topic_arn, aws, event_id=call.event_id)
     emit(reporting.metric_counts(Counter(f.outcome for f in findings)), findings[0].decision.mode.value, now)
-    return summary(report, notified)
+    result = summary(report, notified)
+    # Last, once the holes are closed and people told: neither can fail the event.
+    place = integrations.Place.of(report.account or home.account, report.region)
+    if settings.security_hub:
+        integrations.report_event(report, aws, now, place)
+    if settings.outcome_events:
+        integrations.event_outcome(result, aws, place)
+    return result
+
+
+def with_interfaces(report: EventReport, aws: Aws) -> EventReport:
+    """The report with the network interfaces that use its group, or why they could not be listed."""
+    try:
+        interfaces = aws.interfaces_using(report.group.group_id)
+    except (ClientError, BotoCoreError) as error:
+        # The rules are closed already: a group whose users cannot be listed must not fail the event.
+        reason = " ".join(str(error).split())
+        log_warning("interfaces not listed", event_id=report.event_id, group_id=report.group.group_id, reason=reason)
+        return replace(report, interfaces_error=reason)
+    return replace(report, interfaces=interfaces)
 
 
 def summary(report: EventReport, notified: bool) -> dict[str, Any]:
@@ -176,7 +210,7 @@ def summary(report: EventReport, notified: bool) -> dict[str, Any]:
                 "action": f.decision.action.value,
                 "outcome": f.outcome.value,
                 "narrow_to": [s.value for s in f.decision.narrow_to],
-                "notes": [*f.decision.notes, *f.details],
+                "notes": reporting.finding_notes(f),
             }
             for f in report.findings
         ],

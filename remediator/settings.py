@@ -13,6 +13,9 @@ from remediator.model import GroupPolicy, Mode, PortRange, Source
 from remediator.risk import OpenThresholds, cidr_is_open
 from remediator.sources import parse_sources
 
+# The tag whose value names the team of a group, by default: the SNS message attribute `contact`.
+DEFAULT_CONTACT_TAG = "remediator:contact"
+
 
 class SettingsError(ValueError):
     """A REMEDIATOR_* variable has a value the remediator cannot use."""
@@ -31,6 +34,11 @@ class Settings(BaseModel):
     dry_run: bool
     thresholds: InstanceOf[OpenThresholds]
     sweep_mode: Mode
+    # Where security teams look: findings in Security Hub, an EventBridge event per outcome, and the tag whose
+    # value routes a notification to its team (the SNS message attribute `contact`).
+    security_hub: bool = False
+    outcome_events: bool = True
+    contact_tag: str = DEFAULT_CONTACT_TAG
 
     def default_policy(self) -> GroupPolicy:
         """The policy of a group without remediator tags (or whose exception has ended)."""
@@ -38,6 +46,7 @@ class Settings(BaseModel):
 
 
 DEFAULT_RISKY_PORTS = "22,3389"
+TAG_KEY_LIMIT = 128  # AWS tag keys are at most 128 characters.
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off", ""}
 PREFIX = "REMEDIATOR_"
@@ -59,6 +68,9 @@ class Variables(BaseModel):
     ipv4_open_prefix: str = ""
     ipv6_open_prefix: str = ""
     sweep_mode: str = ""
+    security_hub: str = ""
+    outcome_events: str = ""
+    contact_tag: str = ""
 
 
 def variable_name(field: str) -> str:
@@ -100,14 +112,28 @@ def parse_ports(name: str, raw: str) -> tuple[PortRange, ...]:
     return tuple(ranges)
 
 
-def parse_bool(name: str, raw: str) -> bool:
-    """true/false and their usual spellings."""
+def parse_bool(name: str, raw: str, default: bool = False) -> bool:
+    """true/false and their usual spellings; empty is the default."""
     text = raw.strip().lower()
+    if not text:
+        return default
     if text in TRUE_WORDS:
         return True
     if text in FALSE_WORDS:
         return False
     raise SettingsError(f"{name}: {raw!r} is not true or false")
+
+
+def parse_tag_key(name: str, raw: str, default: str) -> str:
+    """A tag key (at most 128 characters), or the default when empty."""
+    text = raw.strip()
+    if not text:
+        return default
+    if len(text) > TAG_KEY_LIMIT:
+        raise SettingsError(f"{name}: a tag key has at most {TAG_KEY_LIMIT} characters, this one {len(text)}")
+    if text.lower().startswith("aws:"):
+        raise SettingsError(f"{name}: {raw!r} starts with aws:, which AWS keeps for its own tags")
+    return text
 
 
 def parse_prefix(name: str, raw: str, default: int, family_bits: int) -> int:
@@ -162,6 +188,9 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         dry_run=parse_bool(name("dry_run"), raw.dry_run),
         thresholds=thresholds,
         sweep_mode=parse_mode(name("sweep_mode"), raw.sweep_mode, Mode.NOTIFY),
+        security_hub=parse_bool(name("security_hub"), raw.security_hub),
+        outcome_events=parse_bool(name("outcome_events"), raw.outcome_events, default=True),
+        contact_tag=parse_tag_key(name("contact_tag"), raw.contact_tag, DEFAULT_CONTACT_TAG),
     )
 
 

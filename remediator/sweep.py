@@ -10,18 +10,30 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from remediator import integrations
 from remediator import report as reporting
-from remediator.effects import GROUP_GONE, Aws, error_code
+from remediator.effects import CONNECT_TIMEOUT_SECONDS, GROUP_GONE, READ_TIMEOUT_SECONDS, Aws, error_code
 from remediator.engine import CLOSING, Planned, act, reported_only, with_rule_ids
 from remediator.inventory import GroupScan, row_of, rule_order, scan_region
-from remediator.log import log_event
+from remediator.log import log_event, log_warning
+from remediator.metrics import emit
 from remediator.model import ACTING_MODES, Mode, Outcome, RuleEntry
 from remediator.report import SweepLine, SweepReport, count_by_action
 from remediator.settings import Settings
 
-# The Lambda has 5 minutes; past this point no further group is changed, so the summary still goes out in time.
-# What is left stays open until the next sweep, which finds it again.
+# Without a Lambda context (the command line, tests), the sweep stops this long after it started.
 TIME_BUDGET_SECONDS = 240.0
+# Kept back from the function's remaining time: room for one slow call (botocore's connect and read timeouts)
+# and the summary's publish, so that the sweep always ends with its summary, never with Lambda's timeout.
+RESERVE_SECONDS = float(CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + 5.0
+
+
+def budget_of(context: object, default: float = TIME_BUDGET_SECONDS) -> float:
+    """Seconds the sweep may run: the invocation's remaining time less the reserve, else `default`."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return default
+    return max(0.0, float(remaining()) / 1000 - RESERVE_SECONDS)
 
 
 def sweep(
@@ -33,9 +45,19 @@ def sweep(
     budget_seconds: float = TIME_BUDGET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
-    """Scan the region; report what was found, or apply each group's policy when the sweep mode acts."""
+    """Scan the region; report what was found, or apply each group's policy when the sweep mode acts.
+
+    `budget_seconds` bounds the whole sweep, the scan included: past it no further page is read and no group
+    changed, and the summary says what was left for the next sweep.
+    """
     started = clock()
-    inventory = scan_region(aws, settings, now)
+
+    def out_of_time() -> bool:
+        return clock() - started > budget_seconds
+
+    inventory = scan_region(aws, settings, now, out_of_time=out_of_time)
+    if not inventory.complete:
+        log_warning("sweep scan stopped early", region=inventory.region, groups_read=inventory.groups_scanned)
     acting = settings.sweep_mode in ACTING_MODES
     current = CurrentRules(aws, [found.group.group_id for found in inventory.findings if closes_rules(found)])
     lines: list[SweepLine] = []
@@ -47,7 +69,7 @@ def sweep(
                 settings.dry_run,
                 aws,
                 current=current,
-                out_of_time=lambda: clock() - started > budget_seconds,
+                out_of_time=out_of_time,
             )
         else:
             group_lines = left_alone(found, inventory.region)
@@ -61,10 +83,20 @@ def sweep(
         dry_run=settings.dry_run,
         groups_scanned=inventory.groups_scanned,
         lines=tuple(lines),
+        scan_complete=inventory.complete,
+        acted_at=now,
+        interfaces={found.group.group_id: found.interfaces for found in inventory.findings},
     )
     notified = reporting.publish(reporting.sweep_notification(report), settings.topic_arn, aws, region=report.region)
+    emit(reporting.metric_counts(Counter(line.outcome for line in report.lines)), settings.sweep_mode.value, now)
     result = summary(report, notified)
     log_event("sweep done", **result)
+    # Last, once the holes are closed and people told: neither can fail the sweep.
+    place = integrations.Place.of(account, report.region)
+    if settings.security_hub:
+        integrations.report_sweep(report, aws, now, place)
+    if settings.outcome_events and report.lines:
+        integrations.sweep_outcome(result, report, aws, place)
     return result
 
 
@@ -137,7 +169,9 @@ def act_on(
             for plan in plans
         ]
     return [
-        SweepLine(row=row_of(region, found, plan), outcome=finding.outcome, details=finding.details)
+        SweepLine(
+            row=row_of(region, found, plan), outcome=finding.outcome, details=finding.details, entry=finding.entry
+        )
         for plan, finding in zip(plans, findings, strict=True)
     ]
 
@@ -166,7 +200,7 @@ def log_finding(line: SweepLine, sweep_mode: Mode) -> None:
         would=row.would,
         sweep_mode=sweep_mode.value,
         outcome=line.outcome.value,
-        notes=[*row.notes, *line.details],
+        notes=[*(reporting.note_text(note, line.outcome) for note in row.notes), *line.details],
     )
 
 
@@ -182,6 +216,7 @@ def summary(report: SweepReport, notified: bool) -> dict[str, Any]:
         "sweep_mode": report.sweep_mode.value,
         "dry_run": report.dry_run,
         "groups_scanned": report.groups_scanned,
+        "scan_complete": report.scan_complete,
         "risky_rules": len(rows),
         "groups_with_risky_rules": len({row.group_id for row in rows}),
         "unattached_groups": len({row.group_id for row in rows if not row.attached}),

@@ -65,9 +65,11 @@ class World:
     def __post_init__(self) -> None:
         ec2 = boto3.client("ec2", region_name=REGION, config=CLIENT_CONFIG)
         sns = boto3.client("sns", region_name=REGION, config=CLIENT_CONFIG)
-        for client in (ec2, sns):
+        securityhub = boto3.client("securityhub", region_name=REGION, config=CLIENT_CONFIG)
+        events = boto3.client("events", region_name=REGION, config=CLIENT_CONFIG)
+        for client in (ec2, sns, securityhub, events):
             client.meta.events.register("before-call", self.count_call)
-        self.aws = Aws(ec2=ec2, sns=sns)
+        self.aws = Aws(ec2=ec2, sns=sns, securityhub=securityhub, events=events)
 
     def count_call(self, model: Any, **_: Any) -> None:
         self.calls.append(model.name)
@@ -159,6 +161,81 @@ class World:
                     }
                 )
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def with_batch_update_findings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's Security Hub as Security Hub behaves for what the remediator calls, within this test only.
+
+    moto has no BatchUpdateFindings: it is added, storing the Workflow and the Note on the finding so that
+    GetFindings returns them. moto's GetFindings ignores its filters: the EQUALS string filters the remediator
+    sends are applied. And a finding is given what Security Hub gives it: its Region, Workflow NEW when created,
+    and NEW again when its compliance goes from PASSED to FAILED (Security Hub's WorkflowUpdate reference).
+    """
+    from moto.securityhub import urls  # noqa: PLC0415  (moto is imported only where a test uses it)
+    from moto.securityhub.models import SecurityHubBackend  # noqa: PLC0415
+    from moto.securityhub.responses import SecurityHubResponse  # noqa: PLC0415
+
+    def stored(backend: Any, finding_id: str, product: str) -> Any:
+        return next((f for f in backend.findings if f.id == finding_id and f.data.get("ProductArn") == product), None)
+
+    def batch_update_findings(self: Any) -> str:
+        body = json.loads(self.body)
+        processed, unprocessed = [], []
+        for identifier in body.get("FindingIdentifiers", []):
+            finding = stored(self.securityhub_backend, identifier["Id"], identifier["ProductArn"])
+            if finding is None:
+                unprocessed.append(
+                    {"FindingIdentifier": identifier, "ErrorCode": "FindingNotFound", "ErrorMessage": "not found"}
+                )
+                continue
+            if "Workflow" in body:
+                finding.data["Workflow"] = {"Status": body["Workflow"]["Status"]}
+                finding.data["WorkflowState"] = body["Workflow"]["Status"]
+            if "Note" in body:
+                finding.data["Note"] = {**body["Note"], "UpdatedAt": finding.data.get("UpdatedAt", "")}
+            processed.append(identifier)
+        return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+    original_import = SecurityHubBackend.batch_import_findings
+
+    def batch_import_findings(self: Any, findings: list[dict[str, Any]]) -> Any:
+        before = {f.id: f.data.get("Compliance", {}).get("Status") for f in self.findings}
+        result = original_import(self, findings)
+        for finding in self.findings:
+            finding.data.setdefault("Region", self.region_name)
+            workflow = finding.data.setdefault("Workflow", {"Status": "NEW"})
+            reopened = (
+                before.get(finding.id) == "PASSED" and finding.data.get("Compliance", {}).get("Status") != "PASSED"
+            )
+            if reopened and workflow["Status"] in ("NOTIFIED", "RESOLVED"):
+                finding.data["Workflow"] = {"Status": "NEW"}
+        return result
+
+    def value_of(finding: dict[str, Any], key: str) -> Any:
+        return finding.get("Compliance", {}).get("Status") if key == "ComplianceStatus" else finding.get(key)
+
+    original_get = SecurityHubResponse.get_findings
+
+    def get_findings(self: Any) -> str:
+        response = json.loads(original_get(self))
+        for key, conditions in (self._get_param("Filters") or {}).items():
+            wanted = {c["Value"] for c in conditions if c.get("Comparison") == "EQUALS"}
+            response["Findings"] = [f for f in response["Findings"] if value_of(f, key) in wanted]
+        return json.dumps(response)
+
+    monkeypatch.setitem(urls.url_paths, "{0}/findings/batchupdate$", SecurityHubResponse.dispatch)
+    monkeypatch.setattr(SecurityHubResponse, "batch_update_findings", batch_update_findings, raising=False)
+    monkeypatch.setattr(SecurityHubResponse, "get_findings", get_findings)
+    monkeypatch.setattr(SecurityHubBackend, "batch_import_findings", batch_import_findings)
+
+
+@pytest.fixture
+def security_hub(world: World, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Security Hub enabled in the embedded account, with BatchUpdateFindings (see with_batch_update_findings)."""
+    with_batch_update_findings(monkeypatch)
+    hub = boto3.client("securityhub", region_name=REGION)
+    hub.enable_security_hub(EnableDefaultStandards=False)
+    return hub
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from remediator.cli.main import main
+from remediator.cli.output import region_name
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["demo", "replay", "scan"]
+COMMANDS = ["demo", "replay", "redrive", "scan"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -45,3 +46,32 @@ def test_a_missing_or_unknown_command_is_a_usage_error(argv: list[str], capsys: 
         main(argv)
     assert exit_info.value.code == 2
     assert "usage: python -m remediator" in capsys.readouterr().err
+
+
+REGION_OPTIONS = {
+    "replay": ["replay", "event.json"],
+    "redrive": ["redrive", "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq"],
+    "scan": ["scan"],
+    "fix": ["fix"],
+}
+
+
+@pytest.mark.parametrize("region", ["EU_WEST", "eu-west-1a", "eu west 1", "europe"])
+@pytest.mark.parametrize("argv", REGION_OPTIONS.values(), ids=REGION_OPTIONS)
+def test_a_region_option_that_is_no_region_name_is_a_usage_error_naming_the_form_of_one(
+    argv: list[str], region: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on the discard port: were the region taken, no call would reach AWS.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--region", region])
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.endswith(
+        f"error: argument --region: {region!r} is not an AWS region name: give one like eu-west-1 or us-east-1"
+    )
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "us-gov-west-1", "ap-southeast-4", "cn-north-1"])
+def test_a_region_name_is_accepted_by_the_region_option(region: str) -> None:
+    assert region_name(region) == region

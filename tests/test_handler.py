@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import World
 
+from remediator import effects
 from remediator import handler as handler_module
 from remediator.effects import default_aws
 from remediator.settings import SettingsError
@@ -57,3 +58,13 @@ def test_the_handler_imports_nothing_of_cdk_tests_or_the_cli() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == ""
+
+
+def test_the_sns_client_is_made_in_the_topics_region_for_a_central_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    central = "arn:aws:sns:us-east-1:111122223333:sg-remediator-central"
+    aws = effects.Aws.from_environment(topic_arn=central)
+    assert aws.ec2.meta.region_name == "eu-west-1"
+    assert aws.sns.meta.region_name == "us-east-1"
+    assert effects.Aws.from_environment().sns.meta.region_name == "eu-west-1"
+    assert effects.topic_region("not an arn") is None

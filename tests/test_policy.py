@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from remediator.model import Action, Mode, RuleEntry, Source, SourceKind
-from remediator.policy import decide, parse_expiry, policy_from_tags
+from remediator.policy import decide, near_miss_tag_notes, parse_expiry, policy_from_tags
 from remediator.risk import OpenThresholds, PrefixListInfo
 from remediator.settings import settings_from
 
@@ -39,7 +39,7 @@ SSH_V6 = replace(SSH_V4, source=Source(kind=SourceKind.IPV6, value="::/0"))
         ({"remediator:mode": "ignore", "remediator:expires": "2026-11-28T11:59:00Z"}, Mode.REVOKE, "expired"),
         ({"remediator:mode": "ignore", "remediator:expires": "2026-11-28T13:00:00+00:00"}, Mode.IGNORE, None),
         ({"remediator:mode": "ignore", "remediator:expires": "next spring"}, Mode.REVOKE, "not a date"),
-        ({"Remediator:Mode": "ignore"}, Mode.REVOKE, None),
+        ({"Remediator:Mode": "ignore"}, Mode.REVOKE, "the tag 'Remediator:Mode' is not read"),
     ],
 )
 def test_the_mode_comes_from_the_tag_while_the_exception_lasts(
@@ -142,3 +142,47 @@ def test_an_opt_out_with_an_expiry_says_until_when() -> None:
 )
 def test_an_expiry_date_lasts_to_the_end_of_that_day_in_utc(raw: str, expected: datetime | None) -> None:
     assert parse_expiry(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("tags", "notes"),
+    [
+        ({}, ()),
+        ({"remediator:mode": "ignore", "remediator:allowed-cidrs": "", "remediator:expires": "2027-01-01"}, ()),
+        ({"Name": "web", "remediator:owner": "ops", "remediator-mode": "ignore"}, ()),
+        (
+            {"Remediator:Mode": "ignore"},
+            ("the tag 'Remediator:Mode' is not read: tag keys are exact, use remediator:mode",),
+        ),
+        (
+            {" remediator:mode": "notify"},
+            ("the tag ' remediator:mode' is not read: tag keys are exact, use remediator:mode",),
+        ),
+        (
+            {"REMEDIATOR:ALLOWED-CIDRS ": "203.0.113.0/24"},
+            ("the tag 'REMEDIATOR:ALLOWED-CIDRS ' is not read: tag keys are exact, use remediator:allowed-cidrs",),
+        ),
+        (
+            {"remediator:mode": "ignore", "Remediator:Expires": "2027-01-01"},
+            ("the tag 'Remediator:Expires' is not read: tag keys are exact, use remediator:expires",),
+        ),
+    ],
+)
+def test_a_tag_key_that_differs_only_in_case_or_spaces_is_noted_as_not_read(
+    tags: dict[str, str], notes: tuple[str, ...]
+) -> None:
+    assert near_miss_tag_notes(tags) == notes
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {"Remediator:Mode": "ignore"},
+        {"remediator:mode": "notify", " remediator:expires": "2020-01-01"},
+        {"remediator:mode": "ignore", "remediator:expires": "2020-01-01", "Remediator:Mode": "ignore"},
+        {"remediator:mode": "ignore", "remediator:expires": "soon", "Remediator:Mode": "ignore"},
+    ],
+)
+def test_the_note_on_a_misspelt_tag_key_reaches_the_policy_whatever_else_the_tags_say(tags: dict[str, str]) -> None:
+    policy = policy_from_tags(tags, settings_from({}).default_policy(), NOW)
+    assert any("is not read: tag keys are exact" in note for note in policy.notes)

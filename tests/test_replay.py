@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -12,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
-from conftest import ACCOUNT, REGION, load_event
+from botocore.exceptions import ClientError
+from conftest import ACCOUNT, REGION, World, load_event
 from moto.server import ThreadedMotoServer
 
 from remediator.cli import cloudtrail
@@ -104,6 +108,58 @@ def replay(
         timeout=120,
         check=False,
     )
+
+
+def invocation_record(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What Lambda sends its on-failure destination (the dead-letter queue) after the last retry of the event."""
+    return {
+        "version": "1.0",
+        "timestamp": "2024-05-01T10:05:00.000Z",
+        "requestContext": {
+            "requestId": "e4b46cbf-b738-4d22-8880-a18cdf61200e",
+            "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:sg-remediator:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "Task timed out after 300.00 seconds"},
+    }
+
+
+def received_messages(bodies: Sequence[object]) -> dict[str, Any]:
+    """What `aws sqs receive-message` prints for messages with these bodies."""
+    return {
+        "Messages": [
+            {"MessageId": f"m-{index}", "ReceiptHandle": f"r-{index}", "MD5OfBody": "-", "Body": json.dumps(body)}
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def refusing_revokes_of(group_id: str) -> Callable[..., None]:
+    """A botocore hook that answers RevokeSecurityGroupIngress on the group as AWS does a caller without the right."""
+
+    def refuse(params: Mapping[str, Any], **_: Any) -> None:
+        if params.get("GroupId") == group_id:
+            message = "You are not authorized to perform this operation."
+            raise ClientError(
+                {"Error": {"Code": "UnauthorizedOperation", "Message": message}}, "RevokeSecurityGroupIngress"
+            )
+
+    return refuse
+
+
+def refuse_revokes(monkeypatch: pytest.MonkeyPatch, group_id: str) -> None:
+    """Every botocore session made from now on refuses revokes on the group."""
+    original = botocore.session.get_session
+
+    def session(*args: Any, **kwargs: Any) -> botocore.session.Session:
+        made = original(*args, **kwargs)
+        made.register("before-parameter-build.ec2.RevokeSecurityGroupIngress", refusing_revokes_of(group_id))
+        return made
+
+    monkeypatch.setattr(botocore.session, "get_session", session)
 
 
 def saved(tmp_path: Path, data: object, name: str = "event.json") -> str:
@@ -256,6 +312,15 @@ BAD_INPUTS = {
         '{"Events": [{"CloudTrailEvent": "{nope"}]}',
         "Events[0].CloudTrailEvent is not valid JSON",
     ),
+    "a Lambda invocation record of no event": (
+        '{"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": {"hello": "world"}}',
+        ": requestPayload is neither an EventBridge event, a CloudTrail record nor",
+    ),
+    "receive-message output without a Body": ('{"Messages": [{"MessageId": "1"}]}', "Messages[0].Body is missing"),
+    "receive-message output whose Body is no event": (
+        '{"Messages": [{"Body": "[1]"}]}',
+        "Messages[0].Body is neither an EventBridge event",
+    ),
 }
 
 
@@ -286,3 +351,230 @@ def test_an_invalid_setting_is_a_one_line_error_naming_the_variable(
 
     assert main(["replay", path]) == 2
     assert capsys.readouterr().err.startswith("error: REMEDIATOR_DEFAULT_MODE: 'obliterate' is not one of")
+
+
+def three_opened_groups(endpoint: str, tmp_path: Path) -> tuple[Account, list[str], str]:
+    """Three groups with SSH open on the endpoint, and a lookup-events file of the three calls."""
+    account = Account(endpoint)
+    opened = [account.opened_group(name) for name in ("first", "second", "third")]
+    path = saved(tmp_path, lookup_events_output([event["detail"] for _, event in opened]))
+    return account, [group_id for group_id, _ in opened], path
+
+
+def test_when_the_second_event_fails_at_aws_the_first_ones_revoke_is_shown_and_the_rest_go_on(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account, (first, second, third), path = three_opened_groups(endpoint, tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    refuse_revokes(monkeypatch, second)
+    both = io.StringIO()
+
+    with contextlib.redirect_stdout(both), contextlib.redirect_stderr(both):
+        status = main(["replay", path])
+
+    output = both.getvalue()
+    assert status == 1
+    assert account.ingress(first) == account.ingress(third) == {(443, "0.0.0.0/0")}
+    assert account.ingress(second) == {(443, "0.0.0.0/0"), (22, "0.0.0.0/0")}
+    error = f"error: {path}: Events[1] (event "
+    # In the order it happened: the first's revoke, the second's one-line error, the third's revoke, the count.
+    assert output.index(f"{first}: remediated") < output.index(error) < output.index(f"{third}: remediated")
+    assert output.index(": revoked") < output.index(error)
+    [line] = [line for line in output.splitlines() if line.startswith(error)]
+    assert f"in {REGION}): AWS said: An error occurred (UnauthorizedOperation) when calling" in line
+    assert output.endswith("\n3 events: 2 handled, 1 failed\n")
+    assert "Traceback" not in output
+
+
+def test_json_output_lists_a_failed_event_with_its_error_among_the_others(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, (first, second, third), path = three_opened_groups(endpoint, tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    refuse_revokes(monkeypatch, second)
+
+    status = main(["replay", path, "--json"])
+
+    captured = capsys.readouterr()
+    summaries = json.loads(captured.out)
+    assert status == 1
+    assert [s["status"] for s in summaries] == ["remediated", "failed", "remediated"]
+    assert [summaries[0]["group_id"], summaries[2]["group_id"]] == [first, third]
+    assert "AWS said: An error occurred (UnauthorizedOperation)" in summaries[1]["error"]
+    assert "UnauthorizedOperation" in captured.err
+
+
+UNRESOLVED_REGIONS = {
+    "a malformed awsRegion": ("EU_WEST", REGION, "Events[1]: the event's region is 'EU_WEST', not an AWS region name"),
+    "no region at all": (None, "", "Events[1]: no region: the event names none; pass --region"),
+}
+
+
+@pytest.mark.parametrize(("region", "configured", "expected"), UNRESOLVED_REGIONS.values(), ids=UNRESOLVED_REGIONS)
+def test_an_event_whose_region_cannot_be_resolved_stops_the_replay_before_any_event_is_acted_on(
+    region: str | None, configured: str, expected: str, endpoint: str, tmp_path: Path
+) -> None:
+    account = Account(endpoint)
+    group_id, event = account.opened_group()
+    other = dict(event["detail"])
+    if region is None:
+        del other["awsRegion"]
+    else:
+        other["awsRegion"] = region
+
+    finished = replay(
+        endpoint,
+        saved(tmp_path, lookup_events_output([event["detail"], other])),
+        env={"AWS_DEFAULT_REGION": configured},
+    )
+
+    assert finished.returncode == 2
+    assert expected in finished.stderr
+    assert finished.stderr.count("\n") == 1
+    assert finished.stdout == ""
+    assert account.ingress(group_id) == {(443, "0.0.0.0/0"), (22, "0.0.0.0/0")}
+
+
+def test_a_notification_is_published_in_the_topics_region_when_the_event_is_in_another(
+    endpoint: str, tmp_path: Path
+) -> None:
+    account = Account(endpoint)
+    group_id, event = account.opened_group()
+    elsewhere = Account(endpoint, region="us-east-1")
+    sns, sqs = elsewhere.client("sns"), elsewhere.client("sqs")
+    topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    finished = replay(endpoint, saved(tmp_path, event), env={"REMEDIATOR_TOPIC_ARN": topic_arn})
+
+    assert finished.returncode == 0, finished.stderr
+    assert topic_arn.split(":")[3] == "us-east-1"
+    assert f"notification: published to {topic_arn}" in finished.stdout
+    assert account.ingress(group_id) == {(443, "0.0.0.0/0")}
+    [message] = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    assert group_id in json.loads(message["Body"])["Subject"]
+
+
+def test_a_lambda_invocation_record_of_the_dead_letter_queue_is_replayed_as_its_request_payload(
+    endpoint: str, tmp_path: Path
+) -> None:
+    account = Account(endpoint)
+    group_id, event = account.opened_group()
+
+    finished = replay(endpoint, saved(tmp_path, invocation_record(event)))
+
+    assert finished.returncode == 0, finished.stderr
+    assert account.ingress(group_id) == {(443, "0.0.0.0/0")}
+    assert f"{group_id}: remediated" in finished.stdout
+    assert finished.stdout.endswith("\n1 event: 1 handled, 0 failed\n")
+
+
+def test_sqs_receive_message_output_is_replayed_message_by_message_in_both_dead_letter_formats(
+    endpoint: str, tmp_path: Path
+) -> None:
+    account = Account(endpoint)
+    raw, raw_event = account.opened_group("raw")
+    recorded, recorded_event = account.opened_group("recorded")
+
+    finished = replay(endpoint, saved(tmp_path, received_messages([raw_event, invocation_record(recorded_event)])))
+
+    assert finished.returncode == 0, finished.stderr
+    assert account.ingress(raw) == account.ingress(recorded) == {(443, "0.0.0.0/0")}
+    assert finished.stdout.endswith("\n2 events: 2 handled, 0 failed\n")
+
+
+# ---- a group the target account does not have ----------------------------------------------------------------
+
+
+def deleted_group_event(world: World, name: str = "gone") -> tuple[str, dict[str, Any]]:
+    """The event of a call that opened SSH on a group that has been deleted since."""
+    group_id = world.group(name)
+    event = world.open_event(group_id, [SSH_WORLD])
+    world.ec2.delete_security_group(GroupId=group_id)
+    return group_id, event
+
+
+def not_there(group_id: str, where: str) -> str:
+    return (
+        f"security group {group_id} does not exist in {where} (deleted since, or the event comes from another account)"
+    )
+
+
+def sts_calls(monkeypatch: pytest.MonkeyPatch, *, refuse: bool = False) -> list[str]:
+    """Every GetCallerIdentity call of the botocore sessions made from now on (each refused, if asked)."""
+    calls: list[str] = []
+    original = botocore.session.get_session
+
+    def identity(**_: Any) -> None:
+        calls.append("GetCallerIdentity")
+        if refuse:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetCallerIdentity")
+
+    def session(*args: Any, **kwargs: Any) -> botocore.session.Session:
+        made = original(*args, **kwargs)
+        made.register("before-parameter-build.sts.GetCallerIdentity", identity)
+        return made
+
+    monkeypatch.setattr(botocore.session, "get_session", session)
+    return calls
+
+
+def test_a_group_the_account_does_not_have_is_said_to_not_exist_in_the_account_and_region_asked_of_sts_once(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = sts_calls(monkeypatch)
+    first, first_event = deleted_group_event(world, "first")
+    second, second_event = deleted_group_event(world, "second")
+    path = saved(tmp_path, lookup_events_output([first_event["detail"], second_event["detail"]]))
+
+    status = main(["replay", path])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert f"  ignored: {not_there(first, f'account {ACCOUNT} region {REGION}')}\n" in out
+    assert f"  ignored: {not_there(second, f'account {ACCOUNT} region {REGION}')}\n" in out
+    assert "no longer exists" not in out
+    assert calls == ["GetCallerIdentity"]
+
+
+def test_when_sts_cannot_tell_the_account_the_reason_names_the_region_alone(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = sts_calls(monkeypatch, refuse=True)
+    group_id, event = deleted_group_event(world)
+
+    status = main(["replay", saved(tmp_path, event), "--json"])
+
+    [summary] = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert calls == ["GetCallerIdentity"]
+    assert summary["status"] == "ignored"
+    assert summary["reason"] == not_there(group_id, f"region {REGION}")
+
+
+def test_an_event_whose_group_exists_asks_nothing_of_sts(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = sts_calls(monkeypatch)
+    group_id = world.group()
+    event = world.open_event(group_id, [SSH_WORLD])
+
+    assert main(["replay", saved(tmp_path, event)]) == 0
+    assert calls == []
+
+
+def test_redrive_says_a_group_the_account_does_not_have_does_not_exist_there(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group_id, event = deleted_group_event(world)
+    url = world.sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    world.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+
+    status = main(["redrive", url])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert f"  ignored: {not_there(group_id, f'account {ACCOUNT} region {REGION}')}\n" in out
+    assert out.endswith("\n1 message: 1 handled, 0 failed; 1 deleted, 0 left in the queue\n")

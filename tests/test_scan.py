@@ -281,23 +281,21 @@ def test_the_progress_bar_redraws_one_line_and_clears_it() -> None:
 def test_the_command_prints_a_table_and_the_summary(
     world: World, account: Account, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["scan"]) == 0
+    assert main(["scan"]) == 1, "risky rules found: exit 1 (--fail-on risky, the default)"
 
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0].split() == ["GROUP", "NAME", "VPC", "ATTACHED", "RULE", "SOURCE", "MODE", "WOULD"]
+    assert lines[0].split() == ["GROUP", "NAME", "ATTACHED", "RULE", "SOURCE", "MODE", "WOULD"]
+    assert max(len(line) for line in lines if not line.startswith("    note:")) <= 120
     assert lines[-1].startswith("9 risky rules in 8 of 11 groups")
     [spare_ssh] = [line for line in lines if account.unattached in line and "tcp/22" in line]
-    assert spare_ssh.split() == [
+    assert spare_ssh.split()[:4] == [
         account.unattached,
         "spare",
-        world.vpc_id,
         "no",
         "tcp/22",
-        "0.0.0.0/0",
-        "revoke",
-        "revoke",
     ]
+    assert spare_ssh.split()[4:6] == ["0.0.0.0/0", "revoke"]
     assert "    note: the exception expired on 2001-01-01" in out
     # Stderr is not a terminal here: no progress bar.
     assert err == ""
@@ -306,7 +304,7 @@ def test_the_command_prints_a_table_and_the_summary(
 def test_json_output_has_every_row_and_the_summary(
     world: World, account: Account, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["scan", "--json", "--default-mode", "notify"]) == 0
+    assert main(["scan", "--json", "--default-mode", "notify", "--fail-on", "none"]) == 0
 
     data = json.loads(capsys.readouterr().out)
     assert data["regions"] == [{"region": REGION, "groups_scanned": 11, "error": None}]
@@ -330,7 +328,7 @@ def test_each_region_given_is_scanned(world: World, capsys: pytest.CaptureFixtur
     far = other.create_security_group(GroupName="far", Description="far", VpcId=vpc)["GroupId"]
     other.authorize_security_group_ingress(GroupId=far, IpPermissions=[RDP_WORLD_V6])
 
-    assert main(["scan", "--json", "--region", REGION, "--region", "us-east-1"]) == 0
+    assert main(["scan", "--json", "--region", f"{REGION},us-east-1"]) == 1
 
     data = json.loads(capsys.readouterr().out)
     assert [r["region"] for r in data["regions"]] == [REGION, "us-east-1"]
@@ -352,14 +350,14 @@ def test_a_failing_region_is_one_error_line_and_the_others_are_still_listed(
 
     monkeypatch.setattr(scan_command, "scan_region", scan_or_fail)
 
-    assert main(["scan", "--region", "ap-south-2", "--region", REGION]) == 1
+    assert main(["scan", "--region", "ap-south-2", "--region", REGION]) == 3, "a region failed: incomplete"
 
     out, err = capsys.readouterr()
     [error] = err.splitlines()
     assert error.startswith("error: ap-south-2: AWS said: An error occurred (AuthFailure)")
     assert out.splitlines()[-1].startswith("1 risky rule in 1 of 3 groups")
 
-    assert main(["scan", "--json", "--region", "ap-south-2", "--region", REGION]) == 1
+    assert main(["scan", "--json", "--region", "ap-south-2", "--region", REGION]) == 3
     regions = json.loads(capsys.readouterr().out)["regions"]
     assert [(r["region"], r["groups_scanned"], r["error"] is None) for r in regions] == [
         ("ap-south-2", None, False),
@@ -376,7 +374,8 @@ def test_without_a_region_the_command_says_how_to_give_one(
 
     assert main(["scan"]) == 2
     assert (
-        capsys.readouterr().err == "error: no region given: pass --region, or set AWS_REGION or the profile's region\n"
+        capsys.readouterr().err
+        == "error: no region given: pass --region or --all-regions, or set AWS_REGION or the profile's region\n"
     )
 
 
@@ -413,7 +412,7 @@ def test_the_command_scans_a_moto_server_on_loopback_in_a_subprocess_without_cha
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
+        check=False,
     )
     as_json = subprocess.run(
         [sys.executable, "-m", "remediator", "scan", "--json"],
@@ -421,8 +420,9 @@ def test_the_command_scans_a_moto_server_on_loopback_in_a_subprocess_without_cha
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
+        check=False,
     )
+    assert (text.returncode, as_json.returncode) == (1, 1), text.stderr + as_json.stderr
 
     assert text.stderr == ""
     assert groups[REGION] in text.stdout
@@ -437,3 +437,22 @@ def test_the_command_scans_a_moto_server_on_loopback_in_a_subprocess_without_cha
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto_server)
     [group] = ec2.describe_security_groups(GroupIds=[groups[REGION]])["SecurityGroups"]
     assert group["IpPermissions"][0]["IpRanges"][0]["CidrIp"] == "0.0.0.0/0"
+
+
+def test_the_scan_says_a_rule_would_be_revoked_never_that_it_was(world: World) -> None:
+    wide = world.group("wide", {"remediator:mode": "narrow", "remediator:allowed-cidrs": "0.0.0.0/1"})
+    v6_only = world.group("v4only", {"remediator:mode": "narrow", "remediator:allowed-cidrs": "203.0.113.0/24"})
+    misspelt = world.group("misspelt", {"Remediator:Mode": "ignore"})
+    world.authorize(wide, [SSH_WORLD])
+    world.authorize(v6_only, [RDP_WORLD_V6])
+    world.authorize(misspelt, [SSH_WORLD])
+
+    rows = {row.group_id: row for row in rows_of(scan(world))}
+
+    assert rows[wide].notes == (
+        "the allowed source 0.0.0.0/1 is itself open (or unreadable), so it would be revoked instead of narrowed",
+    )
+    assert rows[v6_only].notes == ("no allowed IPv6 source to narrow to, so it would be revoked instead of narrowed",)
+    assert rows[misspelt].notes == ("the tag 'Remediator:Mode' is not read: tag keys are exact, use remediator:mode",)
+    assert rows[misspelt].would == "revoke"
+    assert not any("was revoked" in note for row in rows.values() for note in row.notes)

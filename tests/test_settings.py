@@ -17,6 +17,9 @@ def test_defaults_revoke_ssh_and_rdp_and_log_only() -> None:
     assert settings.allowed_sources == ()
     assert (settings.thresholds.ipv4, settings.thresholds.ipv6) == (8, 32)
     assert settings.sweep_mode == Mode.NOTIFY
+    assert settings.security_hub is False
+    assert settings.outcome_events is True
+    assert settings.contact_tag == "remediator:contact"
 
 
 def test_every_setting_is_read() -> None:
@@ -30,6 +33,9 @@ def test_every_setting_is_read() -> None:
             "REMEDIATOR_IPV4_OPEN_PREFIX": "12",
             "REMEDIATOR_IPV6_OPEN_PREFIX": "/48",
             "REMEDIATOR_SWEEP_MODE": "revoke",
+            "REMEDIATOR_SECURITY_HUB": "yes",
+            "REMEDIATOR_OUTCOME_EVENTS": "off",
+            "REMEDIATOR_CONTACT_TAG": " team ",
         }
     )
     assert settings.default_mode == Mode.NARROW
@@ -39,6 +45,16 @@ def test_every_setting_is_read() -> None:
     assert settings.dry_run is True
     assert (settings.thresholds.ipv4, settings.thresholds.ipv6) == (12, 48)
     assert settings.sweep_mode == Mode.REVOKE
+    assert settings.security_hub is True
+    assert settings.outcome_events is False
+    assert settings.contact_tag == "team"
+
+
+def test_an_empty_switch_or_contact_tag_is_its_default() -> None:
+    settings = settings_from(
+        {"REMEDIATOR_SECURITY_HUB": "", "REMEDIATOR_OUTCOME_EVENTS": " ", "REMEDIATOR_CONTACT_TAG": ""}
+    )
+    assert (settings.security_hub, settings.outcome_events, settings.contact_tag) == (False, True, "remediator:contact")
 
 
 @pytest.mark.parametrize(
@@ -56,6 +72,10 @@ def test_every_setting_is_read() -> None:
         ("REMEDIATOR_TOPIC_ARN", "my-topic", "is not an SNS topic ARN"),
         ("REMEDIATOR_IPV4_OPEN_PREFIX", "33", "not a prefix length from 0 to 32"),
         ("REMEDIATOR_IPV6_OPEN_PREFIX", "wide", "not a prefix length from 0 to 128"),
+        ("REMEDIATOR_SECURITY_HUB", "sometimes", "'sometimes' is not true or false"),
+        ("REMEDIATOR_OUTCOME_EVENTS", "2", "'2' is not true or false"),
+        ("REMEDIATOR_CONTACT_TAG", "t" * 129, "a tag key has at most 128 characters, this one 129"),
+        ("REMEDIATOR_CONTACT_TAG", "aws:team", "starts with aws:"),
     ],
 )
 def test_a_bad_value_is_a_one_line_error_naming_the_variable(name: str, value: str, message: str) -> None:

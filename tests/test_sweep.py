@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shlex
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 from conftest import REGION, World
 
 from remediator import effects, handler
+from remediator import sweep as sweep_module
 from remediator.effects import Aws, RevokeResult
 from remediator.inventory import Row
 from remediator.model import Mode, Outcome
@@ -81,7 +83,7 @@ def run_sweep(world: World, env: pytest.MonkeyPatch, **variables: str) -> dict[s
     for name, value in variables.items():
         env.setenv(name, value)
     current_settings.cache_clear()
-    env.setattr(handler, "default_aws", lambda: world.aws)
+    env.setattr(handler, "default_aws", lambda *_: world.aws)
     world.calls.clear()
     return handler.handler(SCHEDULED, None)
 
@@ -98,13 +100,18 @@ def test_by_default_the_sweep_changes_nothing_and_sends_one_summary(
     [message] = world.messages()
     assert message["subject"] == f"[sg-remediator] sweep found 3 risky rules in {REGION}"
     body = message["body"]
-    assert "Sweep mode: notify (REMEDIATOR_SWEEP_MODE): nothing was changed." in body
+    assert (
+        "Sweep mode: notify (CDK context sweep_mode; REMEDIATOR_SWEEP_MODE in the function): nothing was changed."
+        in body
+    )
+    assert "Were the sweep to act (sweep_mode=revoke)" in body
     assert f"in {REGION} (account 123456789012)" in body
     assert "each group's policy would give: 1 revoke, 1 narrow, 1 notify." in body
     assert f"{groups.plain} (plain), VPC {world.vpc_id}, attached to no network interface" in body
-    assert "acting, the sweep would: revoke" in body
-    assert "acting, the sweep would: narrow to 203.0.113.0/24" in body
-    assert "acting, the sweep would: notify" in body
+    assert "Mode:      revoke; were the sweep to act, the rule would be revoked" in body
+    assert "Mode:      narrow; were the sweep to act, the rule would be narrowed to 203.0.113.0/24" in body
+    assert "Mode:      notify; were the sweep to act, the rule would be left open (notify mode)" in body
+    assert "Restore:" not in body
     assert groups.bastion not in body
     assert "Not listed: 1 risky rule in groups opted out (remediator:mode=ignore)." in body
     assert message["attributes"] == {"mode": "notify", "action": "sweep"}
@@ -121,7 +128,7 @@ def test_the_notify_sweep_reads_pages_and_publishes_once(
 ) -> None:
     run_sweep(world, lambda_env)
 
-    assert world.calls == ["DescribeSecurityGroups", "DescribeNetworkInterfaces", "Publish"]
+    assert world.calls == ["DescribeSecurityGroups", "DescribeNetworkInterfaces", "Publish", "PutEvents"]
 
 
 def test_a_clean_region_sends_nothing(world: World, lambda_env: pytest.MonkeyPatch) -> None:
@@ -183,7 +190,7 @@ def test_an_acting_sweep_applies_each_groups_policy_as_the_handler_does(
     assert result["by_outcome"] == {"ignored": 1, "narrowed": 1, "notified": 1, "revoked": 1}
     [message] = world.messages()
     assert message["subject"] == f"[sg-remediator] sweep closed 2 of 3 risky rules in {REGION}"
-    assert f"Sweep mode: {mode} (REMEDIATOR_SWEEP_MODE)" in message["body"]
+    assert f"Sweep mode: {mode} (CDK context sweep_mode; REMEDIATOR_SWEEP_MODE in the function)" in message["body"]
     assert "Outcome:   revoked" in message["body"]
     assert "Outcome:   narrowed" in message["body"]
     assert "Outcome:   left open (notify mode)" in message["body"]
@@ -201,7 +208,7 @@ def test_an_acting_sweep_costs_one_describe_per_batch_and_a_revoke_per_group_it_
     }
     acting = [call for group_id in sorted(per_group) for call in per_group[group_id]]
     reads = ["DescribeSecurityGroups", "DescribeNetworkInterfaces", "DescribeSecurityGroupRules"]
-    assert world.calls == [*reads, *acting, "Publish"]
+    assert world.calls == [*reads, *acting, "Publish", "PutEvents"]
 
 
 def test_the_rule_ids_of_more_groups_than_a_batch_take_one_describe_per_batch(
@@ -218,7 +225,7 @@ def test_the_rule_ids_of_more_groups_than_a_batch_take_one_describe_per_batch(
     assert result["by_outcome"] == {"revoked": 5}
     describe, revoke = "DescribeSecurityGroupRules", "RevokeSecurityGroupIngress"
     acting = [describe, revoke, revoke, describe, revoke, revoke, describe, revoke]
-    assert world.calls == ["DescribeSecurityGroups", "DescribeNetworkInterfaces", *acting, "Publish"]
+    assert world.calls == ["DescribeSecurityGroups", "DescribeNetworkInterfaces", *acting, "Publish", "PutEvents"]
 
 
 def test_a_failed_describe_of_rules_fails_its_group_and_the_next_group_is_tried_again(
@@ -257,7 +264,10 @@ def test_a_dry_run_sweep_changes_nothing_and_says_what_it_would_close(
     [message] = world.messages()
     assert message["subject"] == f"[sg-remediator] sweep would close 2 of 3 risky rules in {REGION}"
     assert "DRY RUN: the remediator changed nothing" in message["body"]
-    assert not [call for call in world.calls if not call.startswith("Describe") and call != "Publish"]
+    # Only reads, the notification and the outcome event: nothing that changes a group.
+    assert not [
+        call for call in world.calls if not call.startswith("Describe") and call not in ("Publish", "PutEvents")
+    ]
 
 
 def test_a_second_acting_sweep_finds_only_what_policy_leaves_open(
@@ -382,3 +392,109 @@ def test_the_message_fits_sns_however_long_the_names_and_notes() -> None:
     assert subject == f"[sg-remediator] sweep found {LISTED_RULES} risky rules in {REGION}"
     assert len(subject) <= 100
     assert subject.isascii()
+
+
+class LambdaContext:
+    """The part of Lambda's context the sweep reads."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_the_budget_is_the_invocations_remaining_time_less_room_for_one_slow_call_and_the_summary() -> None:
+    assert sweep_module.budget_of(LambdaContext(300_000)) == 300 - sweep_module.RESERVE_SECONDS
+    assert effects.CONNECT_TIMEOUT_SECONDS + effects.READ_TIMEOUT_SECONDS <= sweep_module.RESERVE_SECONDS
+    assert sweep_module.budget_of(LambdaContext(10_000)) == 0.0
+    assert sweep_module.budget_of(None) == sweep_module.TIME_BUDGET_SECONDS
+
+
+def test_the_budget_bounds_the_scan_too_and_the_summary_says_what_was_not_read(
+    world: World, groups: Groups, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Aws, "GROUPS_PER_PAGE", 5)  # EC2's smallest page
+    for number in range(15):
+        world.group(f"extra{number}")
+    ticks = itertools.count()
+
+    # Each look at the clock is a second later: the scan stops at the second look, after ten groups.
+    def clock() -> float:
+        return float(next(ticks))
+
+    result = sweep(world.settings(), world.aws, datetime.now(UTC), budget_seconds=1.5, clock=clock)
+
+    assert result["scan_complete"] is False
+    assert result["groups_scanned"] == 10
+    assert len(world.ec2.describe_security_groups()["SecurityGroups"]) > 10
+    [message] = world.messages()
+    assert "The scan stopped early" in message["body"]
+    assert f"only {result['groups_scanned']} groups were read" in message["body"]
+
+
+def test_an_acting_sweep_gives_each_closed_rule_its_restore_command_console_link_and_users(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    subnet = world.ec2.create_subnet(VpcId=world.vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    interface = world.ec2.create_network_interface(SubnetId=subnet, Groups=[groups.plain], Description="web")
+    interface_id = interface["NetworkInterface"]["NetworkInterfaceId"]
+    before = world.ingress(groups.plain)
+
+    run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    body = world.messages()[0]["body"]
+    commands = [shlex.split(line.split("Restore:", 1)[1]) for line in body.splitlines() if "   Restore:" in line]
+    assert len(commands) == 2
+    [plain] = [command for command in commands if command[command.index("--group-id") + 1] == groups.plain]
+    assert plain[plain.index("--region") + 1] == REGION
+    world.ec2.authorize_security_group_ingress(
+        GroupId=groups.plain, IpPermissions=[json.loads(plain[plain.index("--ip-permissions") + 1])]
+    )
+    assert world.ingress(groups.plain) == before
+    console = f"https://{REGION}.console.aws.amazon.com/ec2/home?region={REGION}#SecurityGroup:groupId={groups.plain}"
+    assert f"   Console:   {console}" in body
+    assert f"   Used by:   1 network interface: {interface_id} (no instance, 'web')" in body
+    assert "   Used by:   no network interface today" in body
+    assert "Acted at: " in body
+
+
+def test_the_notify_sweep_says_what_acting_would_do_and_never_that_a_rule_was_revoked(
+    world: World, lambda_env: pytest.MonkeyPatch
+) -> None:
+    group_id = world.group("wide", {"remediator:mode": "narrow", "remediator:allowed-cidrs": "0.0.0.0/1"})
+    world.authorize(group_id, [SSH_WORLD])
+
+    run_sweep(world, lambda_env)
+
+    body = world.messages()[0]["body"]
+    assert "Mode:      narrow; were the sweep to act, the rule would be revoked" in body
+    assert "Note:      the allowed source 0.0.0.0/1 is itself open (or unreadable), so it would be revoked" in body
+    assert "Checked at: " in body
+    assert "was revoked" not in body
+    assert "Acted at" not in body
+
+
+def test_a_dry_run_sweep_says_where_a_rule_would_be_narrowed_to(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="narrow", REMEDIATOR_DRY_RUN="true")
+
+    body = world.messages()[0]["body"]
+    assert "Outcome:   would be narrowed (dry run: nothing changed)" in body
+    assert "Note:      would be narrowed to 203.0.113.0/24" in body
+    assert "Restore:" not in body
+    assert "Checked at: " in body
+
+
+def test_the_sweep_writes_its_counts_as_embedded_metrics(
+    world: World, groups: Groups, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    sweep(world.settings(REMEDIATOR_SWEEP_MODE="revoke"), world.aws, datetime.now(UTC))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    [metrics] = lines
+    assert metrics["Mode"] == "revoke"
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Mode"], []]
+    assert metrics["RisksFound"] == metrics["RulesRevoked"] + metrics["RulesNarrowed"] + metrics["RulesLeftOpen"]
+    assert metrics["RulesRevoked"] + metrics["RulesNarrowed"] >= 1

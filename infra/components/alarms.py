@@ -58,7 +58,14 @@ def events_dropped(function: lambda_.IFunction, *, period: Duration = PERIOD) ->
 
 
 class Alarms(Construct):
-    """Failed events, failed rule invocations, throttles, refused events and dead letters; all notify the topic."""
+    """Failed events, failed rule invocations, throttles, refused events and dead letters; all notify the topic.
+
+    `covered_only_once` (a member of an organisation, where each alarm is paid in every account and region) leaves
+    out the alarms another one already covers: every event that fails for good, whether the function dropped it
+    (FailedEvents) or EventBridge could not invoke it (the rules' FailedInvocations), is sent to the one dead-letter
+    queue, so DeadLetters goes off for each of them too. What stays: DeadLetters, Throttles (the early warning,
+    before anything fails) and EventsRefused (a refused event reaches no queue).
+    """
 
     def __init__(
         self,
@@ -69,12 +76,17 @@ class Alarms(Construct):
         dead_letter_queue: sqs.IQueue,
         topic: sns.ITopic,
         rules: Mapping[str, events.IRule],
+        covered_only_once: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.failed_events = self._alarm(
-            "FailedEvents",
-            "An event the sg-remediator Lambda could not handle after all retries; a risky rule may still be open.",
-            events_dropped(function),
+        self.failed_events = (
+            None
+            if covered_only_once
+            else self._alarm(
+                "FailedEvents",
+                "An event the sg-remediator Lambda could not handle after all retries; a risky rule may still be open.",
+                events_dropped(function),
+            )
         )
         self.failed_invocations = {
             name: self._alarm(
@@ -83,7 +95,7 @@ class Alarms(Construct):
                 "the dead-letter queue and a risky rule may still be open.",
                 failed_invocations(rule),
             )
-            for name, rule in rules.items()
+            for name, rule in ({} if covered_only_once else rules).items()
         }
         self.throttles = self._alarm(
             "Throttles",
@@ -109,7 +121,7 @@ class Alarms(Construct):
     def all(self) -> list[cloudwatch.Alarm]:
         """Every alarm of the construct."""
         return [
-            self.failed_events,
+            *([] if self.failed_events is None else [self.failed_events]),
             *self.failed_invocations.values(),
             self.throttles,
             self.events_refused,

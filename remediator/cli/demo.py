@@ -422,8 +422,8 @@ def body_lines(body: str) -> list[str]:
     for line in body.splitlines():
         label = LABELLED.match(line)
         indent = "    " + line[: len(line) - len(line.lstrip())]
-        if label and " " not in line[label.end() :]:
-            # One long word (an ARN) stays on its label's line, however long.
+        if label and (" " not in line[label.end() :] or line.strip().startswith("Restore:")):
+            # One long word (an ARN) stays on its label's line, however long; so does a command to copy.
             lines.append(indent + line.strip())
             continue
         hang = label.end() - (len(indent) - 4) if label else 2

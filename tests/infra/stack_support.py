@@ -57,6 +57,7 @@ def synthesize(outdir: Path, **context: Any) -> Synthesized:
     app = App(context=cdk_context(**context), outdir=str(outdir))
     # Environment-agnostic, as a synth without credentials is: ARNs keep their ${AWS::...} references.
     (stack,) = build(app, account=None, default_region=None)
+    assert isinstance(stack, RemediatorStack)
     return Synthesized(app=app, stack=stack, template=Template.from_stack(stack))
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from remediator.permissions import PERMISSIONS
+from infra.iam import nag_text
+from remediator.permissions import PERMISSIONS, enabled_permissions
 
 NOW = datetime.now(UTC)
 REPO = Path(__file__).resolve().parent.parent
@@ -63,14 +64,13 @@ class Template:
         return statements
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    """The stack as app.py synthesizes it, through the CDK tests' own helper (tests/infra/stack_support.py)."""
+def synthesized_template(tmp_path_factory: pytest.TempPathFactory, **context: Any) -> Template:
+    """The stack as app.py synthesizes it with these context settings, through tests/infra/stack_support.py."""
     pytest.importorskip("aws_cdk")
     # Loaded from its file: it sits beside the CDK tests, on their import path only.
     stack_support = sys.modules.get("stack_support")
     if stack_support is None:
-        path = Path(__file__).parent / "infra" / "stack_support.py"
+        path = Path(__file__).parent / "stack_support.py"
         spec = importlib.util.spec_from_file_location("stack_support", path)
         assert spec is not None
         assert spec.loader is not None
@@ -78,7 +78,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
         # Its dataclasses look their module up while being defined.
         sys.modules["stack_support"] = stack_support
         spec.loader.exec_module(stack_support)
-    synthesized = stack_support.synthesize(tmp_path_factory.mktemp("cdk.out"))
+    synthesized = stack_support.synthesize(tmp_path_factory.mktemp("cdk.out"), **context)
     stack = synthesized.stack
     return Template(
         resources=synthesized.template.to_json()["Resources"],
@@ -89,12 +89,30 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     )
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The stack with the default settings (security_hub off, outcome_events on)."""
+    return synthesized_template(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def everything_on(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The stack with every setting that turns calls on, on."""
+    return synthesized_template(tmp_path_factory, security_hub=True, outcome_events=True)
+
+
+@pytest.fixture(scope="module")
+def everything_off(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The stack with every setting that turns calls on, off."""
+    return synthesized_template(tmp_path_factory, security_hub=False, outcome_events=False)
+
+
 def test_the_infra_role_grants_exactly_the_declared_actions_and_the_lambda_basics(template: Template) -> None:
     _, role = next(iter(template.of_type("AWS::IAM::Role").items()))
     assert not role["Properties"].get("ManagedPolicyArns")
     assert not role["Properties"].get("Policies")
     actions = {action for s in template.role_statements() for action in as_list(s["Action"])}
-    declared = {permission.action for permission in PERMISSIONS.values()}
+    declared = {permission.action for permission in enabled_permissions({"outcome_events"}).values()}
     assert declared <= actions
     assert actions - declared <= BASICS, actions - declared
     assert all("*" not in action for action in actions), actions
@@ -155,3 +173,63 @@ def test_the_infra_role_is_assumed_by_lambda_alone_and_uses_the_key_only_through
     for statement in granted_to_role:
         assert set(as_list(statement["Action"])) <= {"kms:Decrypt", "kms:GenerateDataKey*"}
         assert "kms:ViaService" in statement["Condition"]["StringEquals"]
+
+
+# --- The calls a setting turns on: granted with the setting only, on the account's own resources -----------------
+
+SECURITY_HUB_ACTIONS = {"securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings", "securityhub:GetFindings"}
+OWN_PRODUCT = "arn:<AWS::Partition>:securityhub:<AWS::Region>:<AWS::AccountId>:product/<AWS::AccountId>/default"
+OWN_HUB = "arn:<AWS::Partition>:securityhub:<AWS::Region>:<AWS::AccountId>:hub/default"
+DEFAULT_BUS = "arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default"
+
+
+def grants(template: Template) -> set[tuple[str, str]]:
+    """Each (action, resource) of the role, resources spelled as cdk-nag spells them."""
+    return {
+        (action, nag_text(resource))
+        for statement in template.role_statements()
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }
+
+
+def test_with_security_hub_on_the_role_imports_findings_of_its_own_product_and_updates_them_on_its_own_hub(
+    everything_on: Template,
+) -> None:
+    granted = grants(everything_on)
+    assert {grant for grant in granted if grant[0].startswith("securityhub:")} == {
+        ("securityhub:BatchImportFindings", OWN_PRODUCT),
+        ("securityhub:BatchUpdateFindings", OWN_HUB),
+        ("securityhub:GetFindings", OWN_HUB),
+    }
+    assert ("events:PutEvents", DEFAULT_BUS) in granted
+
+
+def test_with_security_hub_off_the_role_has_no_security_hub_action(
+    template: Template, everything_off: Template
+) -> None:
+    for off in (template, everything_off):
+        assert not {action for action, _ in grants(off)} & SECURITY_HUB_ACTIONS
+
+
+def test_with_outcome_events_on_the_role_puts_events_on_the_default_bus_only(template: Template) -> None:
+    assert {grant for grant in grants(template) if grant[0].startswith("events:")} == {
+        ("events:PutEvents", DEFAULT_BUS)
+    }
+
+
+def test_with_outcome_events_off_the_role_cannot_put_events(everything_off: Template) -> None:
+    assert not [action for action, _ in grants(everything_off) if action.startswith("events:")]
+
+
+def test_the_role_is_exactly_the_permissions_its_settings_enable(
+    template: Template, everything_on: Template, everything_off: Template
+) -> None:
+    for synthesized, enabled in (
+        (template, {"outcome_events"}),
+        (everything_on, {"security_hub", "outcome_events"}),
+        (everything_off, set()),
+    ):
+        actions = {action for action, _ in grants(synthesized)} - BASICS
+        assert actions == {p.action for p in enabled_permissions(enabled).values()}
+    assert {p.action for p in PERMISSIONS.values()} == {action for action, _ in grants(everything_on)} - BASICS

@@ -42,6 +42,9 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert not settings.dry_run
     assert settings.dashboard
     assert settings.archive_retention_days == 30
+    assert settings.security_hub is False
+    assert settings.outcome_events is True
+    assert settings.contact_tag == "remediator:contact"
 
 
 def test_settings_accept_their_command_line_spellings() -> None:
@@ -87,10 +90,25 @@ def test_environment_is_what_the_lambda_reads() -> None:
         "REMEDIATOR_IPV4_OPEN_PREFIX": "8",
         "REMEDIATOR_IPV6_OPEN_PREFIX": "32",
         "REMEDIATOR_SWEEP_MODE": "notify",
+        "REMEDIATOR_SECURITY_HUB": "false",
+        "REMEDIATOR_OUTCOME_EVENTS": "true",
+        "REMEDIATOR_CONTACT_TAG": "remediator:contact",
     }
     lambda_settings = settings_from(environment)
     assert lambda_settings.dry_run
     assert lambda_settings.default_mode is Mode.NARROW
+
+
+def test_the_switches_and_the_contact_tag_reach_the_function_and_the_role() -> None:
+    settings = Settings.from_context({"security_hub": "true", "outcome_events": "false", "contact_tag": "owner"})
+    environment = settings.lambda_environment(topic_arn="arn:aws:sns:eu-west-1:123456789012:t")
+    assert environment["REMEDIATOR_SECURITY_HUB"] == "true"
+    assert environment["REMEDIATOR_OUTCOME_EVENTS"] == "false"
+    assert environment["REMEDIATOR_CONTACT_TAG"] == "owner"
+    lambda_settings = settings_from(environment)
+    assert (lambda_settings.security_hub, lambda_settings.outcome_events) == (True, False)
+    assert settings.enabled_settings() == {"security_hub"}
+    assert Settings().enabled_settings() == {"outcome_events"}
 
 
 @pytest.mark.parametrize(
@@ -117,6 +135,9 @@ def test_environment_is_what_the_lambda_reads() -> None:
         ({"dashboard": "perhaps"}, "cdk context dashboard: "),
         ({"archive_retention_days": 0}, "cdk context archive_retention_days: "),
         ({"archive_retention_days": "30 days"}, "cdk context archive_retention_days: "),
+        ({"security_hub": "perhaps"}, "cdk context security_hub: "),
+        ({"outcome_events": "never"}, "cdk context outcome_events: "),
+        ({"contact_tag": "aws:owner"}, "cdk context contact_tag: 'aws:owner' starts with aws:"),
         ({"defualt_mode": "revoke"}, "cdk context defualt_mode: unknown setting; did you mean default_mode?"),
     ],
 )

@@ -1,4 +1,4 @@
-"""The synthesized template: rule, function, async settings, topic, and a role that is PERMISSIONS."""
+"""The synthesized template: rule, function, async settings, topic, and a role that is the enabled PERMISSIONS."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from stack_support import Synthesized, synthesize, synthesized_once
 
 from infra.event_pattern import CLOUDTRAIL_PATTERN
 from infra.iam import nag_text, remediator_statements
-from remediator.permissions import PERMISSIONS, Permission, ResourceKind
+from infra.settings import Settings
+from remediator.permissions import PERMISSIONS, Permission, ResourceKind, enabled_permissions
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,8 @@ def test_function_runtime_architecture_and_limits(synthesized: Synthesized) -> N
     assert properties["Handler"] == "remediator.handler.handler"
     assert properties["Timeout"] == 300
     assert 256 <= properties["MemorySize"] <= 512
-    assert "ReservedConcurrentExecutions" not in properties
+    # A burst of events queues behind ten copies instead of exhausting EC2's revoke bucket (bench/burst.py).
+    assert properties["ReservedConcurrentExecutions"] == 10
 
 
 def test_function_environment_is_the_settings_and_the_topic(synthesized: Synthesized) -> None:
@@ -195,6 +197,11 @@ def expected_resource(permission: Permission, topic_id: str) -> str:
         ResourceKind.SECURITY_GROUP: "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*",
         ResourceKind.PREFIX_LIST: "arn:<AWS::Partition>:ec2:<AWS::Region>:*:prefix-list/*",
         ResourceKind.TOPIC: f"<{topic_id}>",
+        ResourceKind.SECURITY_HUB_PRODUCT: (
+            "arn:<AWS::Partition>:securityhub:<AWS::Region>:<AWS::AccountId>:product/<AWS::AccountId>/default"
+        ),
+        ResourceKind.SECURITY_HUB: "arn:<AWS::Partition>:securityhub:<AWS::Region>:<AWS::AccountId>:hub/default",
+        ResourceKind.DEFAULT_EVENT_BUS: "arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default",
     }[permission.resource]
 
 
@@ -218,11 +225,14 @@ def role_grants(synthesized: Synthesized) -> set[tuple[str, str]]:
     return grants
 
 
-def test_role_is_exactly_permissions_plus_own_logs_and_dead_letter_queue(synthesized: Synthesized) -> None:
+def test_role_is_exactly_the_enabled_permissions_plus_own_logs_and_dead_letter_queue(synthesized: Synthesized) -> None:
     topic_id = synthesized.logical_id(synthesized.stack.notifications.topic)
     log_group_id = synthesized.logical_id(synthesized.stack.remediator.log_group)
     queue_id = synthesized.logical_id(synthesized.stack.remediator.dead_letter_queue)
-    expected = {(p.action, expected_resource(p, topic_id)) for p in PERMISSIONS.values()}
+    # The default settings: outcome_events on, security_hub off.
+    enabled = Settings().enabled_settings()
+    assert enabled == {"outcome_events"}
+    expected = {(p.action, expected_resource(p, topic_id)) for p in enabled_permissions(enabled).values()}
     expected |= {(action, f"<{log_group_id}.Arn>") for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
     # What CDK grants for the on-failure destination (SendMessage, and the two reads it needs).
     expected |= {
@@ -237,9 +247,18 @@ def test_role_follows_a_permission_added_to_permissions() -> None:
         **PERMISSIONS,
         "ModifySecurityGroupRules": Permission("ec2:ModifySecurityGroupRules", ResourceKind.SECURITY_GROUP),
     }
+    everything = {"security_hub", "outcome_events"}
     statements = {
-        s.sid: s.to_statement_json() for s in remediator_statements(stack, topic_arn="arn:topic", permissions=added)
+        s.sid: s.to_statement_json()
+        for s in remediator_statements(stack, topic_arn="arn:topic", enabled=everything, permissions=added)
     }
     assert "ec2:ModifySecurityGroupRules" in statements["SecurityGroups"]["Action"]
     all_actions = {a for s in statements.values() for a in as_list(s["Action"])}
     assert all_actions == {p.action for p in added.values()}
+
+
+def test_a_permission_whose_setting_is_off_is_left_out_of_the_role() -> None:
+    stack = Stack()
+    statements = remediator_statements(stack, topic_arn="arn:topic", enabled=())
+    actions = {a for s in statements for a in as_list(s.to_statement_json()["Action"])}
+    assert actions == {p.action for p in PERMISSIONS.values() if p.enabled_by is None}
