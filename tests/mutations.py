@@ -5,25 +5,18 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from conftest import EVENTS_DIR
 from hypothesis import event
 from hypothesis import strategies as st
-
-from remediator.risk import OpenThresholds
-from remediator.settings import settings_from
 
 Json = Any
 
 JsonPath = tuple[str | int, ...]
 
-EVENTS_DIR = Path(__file__).parent / "events"
+# The real events of tests/events, read once for every property test.
 EVENTS: dict[str, Json] = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS_DIR.glob("*.json"))}
-NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-DEFAULTS = settings_from({})
-THRESHOLDS = OpenThresholds(ipv4=8, ipv6=32)
 
 # --- Mutations of real events -----------------------------------------------------------------------------
 

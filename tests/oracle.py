@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 from hypothesis import strategies as st
 
@@ -20,12 +17,6 @@ from remediator.model import (
 from remediator.risk import OpenThresholds, PrefixListInfo
 from remediator.settings import settings_from
 
-Json = Any
-
-JsonPath = tuple[str | int, ...]
-
-EVENTS_DIR = Path(__file__).parent / "events"
-EVENTS: dict[str, Json] = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS_DIR.glob("*.json"))}
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 DEFAULTS = settings_from({})
 THRESHOLDS = OpenThresholds(ipv4=8, ipv6=32)

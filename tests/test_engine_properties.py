@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 from mutations import interesting_text, odd_text
 from oracle import (
+    DEFAULTS,
     EXPIRES_TAG,
     MODE_TAG,
+    NOW,
     OWN_LISTS,
+    THRESHOLDS,
     oracle_decision,
     oracle_risky,
     oracle_sources,
@@ -31,18 +31,8 @@ from remediator.model import (
     Source,
     SourceKind,
 )
-from remediator.risk import OpenThresholds, assess, normalize_protocol
+from remediator.risk import assess, normalize_protocol
 from remediator.settings import settings_from
-
-Json = Any
-
-JsonPath = tuple[str | int, ...]
-
-EVENTS_DIR = Path(__file__).parent / "events"
-EVENTS: dict[str, Json] = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS_DIR.glob("*.json"))}
-NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-DEFAULTS = settings_from({})
-THRESHOLDS = OpenThresholds(ipv4=8, ipv6=32)
 
 # --- (a) Decision level: assess and decide agree with the oracle --------------------------------------------
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, event, example, given, settings
-from mutations import json_value, mutated_real_events
+from mutations import EVENTS, Json, json_value, mutated_real_events
+from oracle import DEFAULTS, THRESHOLDS
 
 from remediator.cli import cloudtrail
 from remediator.engine import Finding
@@ -29,18 +27,7 @@ from remediator.model import (
 from remediator.policy import decide
 from remediator.remediate import not_ours
 from remediator.report import attributes, body, event_report, refusal_notification, subject
-from remediator.risk import OpenThresholds, PrefixListInfo, assess
-from remediator.settings import settings_from
-
-Json = Any
-
-JsonPath = tuple[str | int, ...]
-
-EVENTS_DIR = Path(__file__).parent / "events"
-EVENTS: dict[str, Json] = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS_DIR.glob("*.json"))}
-NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-DEFAULTS = settings_from({})
-THRESHOLDS = OpenThresholds(ipv4=8, ipv6=32)
+from remediator.risk import PrefixListInfo, assess
 
 # --- (a) Pure level: whatever the event, no exception, and text that can be sent ------------------------
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +17,7 @@ from moto import mock_aws
 from mutations import mutated
 from oracle import (
     ALLOWED_TAG,
+    NOW,
     oracle_decision,
     oracle_risky,
     oracle_sources,
@@ -35,18 +33,7 @@ from remediator.model import (
     SourceKind,
 )
 from remediator.remediate import not_ours, remediate
-from remediator.risk import OpenThresholds, PrefixListInfo
-from remediator.settings import settings_from
-
-Json = Any
-
-JsonPath = tuple[str | int, ...]
-
-EVENTS_DIR = Path(__file__).parent / "events"
-EVENTS: dict[str, Json] = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS_DIR.glob("*.json"))}
-NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-DEFAULTS = settings_from({})
-THRESHOLDS = OpenThresholds(ipv4=8, ipv6=32)
+from remediator.risk import PrefixListInfo
 
 # --- (b) On embedded AWS: the invariant after every generated case ---------------------------------------
 
