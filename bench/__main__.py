@@ -11,7 +11,9 @@ import json
 import logging
 import os
 import platform
+import re
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -68,10 +70,21 @@ class Plan:
     burst_events: int
     burst_seconds: float
     burst_settings: str
+    # Rounds of the cold-start measurement (the figure is the median of the rounds' medians).
+    cold_rounds: int
+    # The sweep again on moto without the bench's lookup index, at these sizes.
+    plain_sweep_sizes: tuple[int, ...]
+    # Rounds of the sweeps, alternating which tool goes first (the figures are the rounds' medians).
+    sweep_rounds: int
+    # `scan --org` against c7n-org: accounts, and groups in each of their two regions.
+    org_accounts: int
+    org_groups: int
+    # Risky events replayed with every integration on, for the order of the event path's calls.
+    order_events: int
 
 
-FULL = Plan(15, 5, 20, 3, 100, 10, 40, (100, 1000, 10000), 500, 15.0, "all")
-QUICK = Plan(5, 2, 10, 1, 30, 5, 10, (100, 1000), 200, 6.0, "quick")
+FULL = Plan(15, 5, 20, 3, 100, 10, 40, (100, 1000, 10000), 500, 15.0, "all", 3, (1000, 10000), 3, 20, 500, 5)
+QUICK = Plan(5, 2, 10, 1, 30, 5, 10, (100, 1000), 200, 6.0, "quick", 1, (1000,), 1, 4, 50, 2)
 BURST_COPIES = 8
 
 
@@ -280,17 +293,77 @@ def warm_runs(plan: Plan, c7n_python: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def sweep_runs(plan: Plan, c7n_python: Path) -> dict[str, Any]:
-    """Our sweep against c7n's pull mode over N groups, when the project's sweep exists."""
+    """Our sweep against c7n's pull mode over N groups, with moto's lookups indexed and on moto as it is."""
     probe = worker(Path(sys.executable), "sweep", "ours", "--sizes", "10")
     error = probe["sizes"][0]["error"]
     if error:
         return {"available": False, "reason": error}
-    sizes = ",".join(str(s) for s in plan.sweep_sizes)
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {"indexed": {}, "plain": {}}
+    for number in range(plan.sweep_rounds):
+        for tool in ("ours", "c7n") if number % 2 == 0 else ("c7n", "ours"):
+            python = interpreter(tool, c7n_python)
+            for kind, sizes, extra in (
+                ("indexed", plan.sweep_sizes, []),
+                ("plain", plan.plain_sweep_sizes, ["--plain"]),
+            ):
+                listed = ",".join(str(size) for size in sizes)
+                one = worker(python, "sweep", tool, "--sizes", listed, *extra)
+                runs[kind].setdefault(tool, []).append(one)
     return {
         "available": True,
-        "ours": worker(Path(sys.executable), "sweep", "ours", "--sizes", sizes),
-        "c7n": worker(c7n_python, "sweep", "c7n", "--sizes", sizes),
+        "rounds": plan.sweep_rounds,
+        "ours": merged_rounds(runs["indexed"]["ours"]),
+        "c7n": merged_rounds(runs["indexed"]["c7n"]),
+        "plain": {tool: merged_rounds(rounds) for tool, rounds in runs["plain"].items()},
     }
+
+
+def merged_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each size's medians over the rounds (wall, API and own time), with their lowest and highest."""
+    merged = []
+    for entries in zip(*(one["sizes"] for one in rounds), strict=True):
+        walls = [entry["ms"] for entry in entries]
+        owns = [entry["ms"] - entry["api_ms"] for entry in entries]
+        merged.append(
+            {
+                **entries[0],
+                "ms": statistics.median(walls),
+                "api_ms": statistics.median(entry["api_ms"] for entry in entries),
+                "own_ms": statistics.median(owns),
+                "ms_range": [min(walls), max(walls)],
+                "own_ms_range": [min(owns), max(owns)],
+                "left_open": max(entry["left_open"] for entry in entries),
+                "error": next((entry["error"] for entry in entries if entry["error"]), None),
+                "rounds": len(entries),
+            }
+        )
+    return {"tool": rounds[0]["tool"], "sizes": merged}
+
+
+def cold_rounds(plan: Plan, c7n_python: Path) -> dict[str, Any]:
+    """The cold-start measurement in rounds: every run of every round, and each round's medians."""
+    rounds = [cold_imports(plan.cold_runs, c7n_python) for _ in range(plan.cold_rounds)]
+    combined: dict[str, Any] = {
+        key: [value for one in rounds for value in one[key]] if isinstance(rounds[0][key], list) else rounds[0][key]
+        for key in rounds[0]
+    }
+    combined["rounds"] = [
+        {"ours_ms": statistics.median(one["ours_ms"]), "c7n_ms": statistics.median(one["c7n_ms"])} for one in rounds
+    ]
+    return combined
+
+
+def org_runs(plan: Plan) -> dict[str, Any]:
+    """`scan --org` and c7n-org over one moto organisation, in an interpreter of its own (bench/org.py)."""
+    out = WORK / "out" / "org.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "bench.org", "--accounts", str(plan.org_accounts)]
+    command += ["--groups", str(plan.org_groups), "--json", str(out)]
+    proc = subprocess.run(command, cwd=ROOT, env=child_env(), capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise BenchError(f"bench.org failed:\n{proc.stderr[-4000:]}")
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
 
 
 def burst_runs(plan: Plan, full: bool) -> dict[str, Any]:
@@ -316,6 +389,14 @@ def burst_runs(plan: Plan, full: bool) -> dict[str, Any]:
         raise BenchError(f"bench.burst failed:\n{proc.stderr[-4000:]}")
     data: dict[str, Any] = json.loads(out.read_text())
     return data
+
+
+def function_timeout() -> float | None:
+    """The function's timeout in seconds, read from infra/components/remediator_function.py's text (importing
+    it starts the CDK's Node.js runtime)."""
+    text = (ROOT / "infra" / "components" / "remediator_function.py").read_text()
+    found = re.search(r"^TIMEOUT\s*=\s*Duration\.(minutes|seconds)\((\d+)\)", text, re.MULTILINE)
+    return float(found[2]) * (60 if found[1] == "minutes" else 1) if found else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -347,8 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     say("packages: c7n's own Lambda archive (c7n.mu) and ours")
     results["package"] = {"c7n": worker(c7n_python, "package", "c7n"), "ours": build_ours()}
-    say(f"cold start: {plan.cold_runs} fresh interpreters per tool")
-    results["cold"] = cold_imports(plan.cold_runs, c7n_python)
+    say(f"cold start: {plan.cold_rounds} rounds of {plan.cold_runs} fresh interpreters per tool")
+    results["cold"] = cold_rounds(plan, c7n_python)
     say(f"Lambda-like processes on a moto server: {plan.lambda_runs} per tool, {plan.lambda_events} events each")
     results["lambda"] = lambda_runs(plan.lambda_runs, plan.lambda_events, c7n_python)
     say(f"warm: {plan.warm_rounds} rounds of {plan.warm_events} events per tool and scenario")
@@ -357,16 +438,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["precision"] = {
         tool: worker(interpreter(tool, c7n_python), "precision", tool) for tool in ("ours", "c7n", "c7n-fair")
     }
+    say(f"the event path's calls in order, everything on: {plan.order_events} risky events")
+    results["order"] = worker(Path(sys.executable), "order", "ours", "--events", str(plan.order_events))
     if args.no_sweep:
         results["sweep"] = {"available": False, "reason": "skipped (--no-sweep)"}
+        results["org"] = {"reason": "skipped (--no-sweep)"}
     else:
         say("sweep: probing for our sweep")
         results["sweep"] = sweep_runs(plan, c7n_python)
+        say(f"scan --org and c7n-org: {plan.org_accounts} accounts x 2 regions x {plan.org_groups} groups")
+        results["org"] = org_runs(plan)
     if args.no_burst:
         results["burst"] = {"reason": "skipped (--no-burst)"}
     else:
         say("bursts: EC2's throttling and Lambda's retries, one run per setting (bench/burst.py)")
         results["burst"] = burst_runs(plan, args.burst_full)
+    results["function_timeout_s"] = function_timeout()
     results["machine"]["load_after"] = os.getloadavg()
     results["seconds"] = time.time() - started
     (WORK / "results.json").write_text(json.dumps(results, indent=1))

@@ -57,6 +57,8 @@ class ApiMeter:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.ns = 0
+        # Time inside the calls by operation (service:Operation), for the figures that split it.
+        self.ns_by_operation: dict[str, int] = {}
         self.active = True
 
     def install(self) -> ApiMeter:
@@ -70,8 +72,11 @@ class ApiMeter:
             try:
                 return original(client, operation_name, api_params)
             finally:
-                meter.ns += time.perf_counter_ns() - start
-                meter.calls.append(f"{client.meta.service_model.service_name}:{operation_name}")
+                spent = time.perf_counter_ns() - start
+                name = f"{client.meta.service_model.service_name}:{operation_name}"
+                meter.ns += spent
+                meter.ns_by_operation[name] = meter.ns_by_operation.get(name, 0) + spent
+                meter.calls.append(name)
 
         setattr(BaseClient, "_make_api_call", metered)  # noqa: B010 - a private method, patched on purpose
         return self
@@ -79,6 +84,7 @@ class ApiMeter:
     def reset(self) -> None:
         self.calls = []
         self.ns = 0
+        self.ns_by_operation = {}
 
 
 PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1", "-1": "-1"}

@@ -333,17 +333,19 @@ def index_groups(backend: Any) -> dict[str, Any]:
     return index
 
 
-def populate(account: Account, groups: int, risky_every: int) -> list[str]:
+def populate(account: Account, groups: int, risky_every: int, *, indexed: bool = True) -> list[str]:
     """N groups with legitimate rules, every risky_every-th also with tcp/22 open to the world.
 
     Made through moto's backend rather than its API: set-up only, and the API would take minutes at 10,000.
+    `indexed`: moto's lookups of groups given an index (`index_groups`); else moto as it is.
     """
     backend = moto_backend()
-    index = index_groups(backend)
+    index = index_groups(backend) if indexed else {}
     made = []
     for number in range(groups):
         group = backend.create_security_group(f"bench-sweep-{number}", "bench sweep", account.vpc_id, force=True)
-        index[group.id] = group
+        if indexed:
+            index[group.id] = group
         for perm in (*SWEEP_RULES, RISKY) if number % risky_every == 0 else SWEEP_RULES:
             backend.authorize_security_group_ingress(
                 group.id, perm.protocol, perm.from_port, perm.to_port, [{"CidrIp": c} for c in perm.cidrs]
@@ -364,7 +366,7 @@ def risky_left(groups: Sequence[str]) -> int:
     return left
 
 
-def sweep(tool: str, sizes: Sequence[int], risky_every: int) -> dict[str, Any]:
+def sweep(tool: str, sizes: Sequence[int], risky_every: int, *, indexed: bool = True) -> dict[str, Any]:
     """Time a whole-region pass over N groups: c7n's pull mode, or our scheduled sweep."""
     use_fake_credentials()
     lambda_logging()
@@ -380,7 +382,7 @@ def sweep(tool: str, sizes: Sequence[int], risky_every: int) -> dict[str, Any]:
     for size in sizes:
         with mock():
             account, _ = setup_account()
-            groups = populate(account, size, risky_every)
+            groups = populate(account, size, risky_every, indexed=indexed)
             meter.reset()
             meter.active = True
             start = time.perf_counter_ns()
@@ -400,10 +402,11 @@ def sweep(tool: str, sizes: Sequence[int], risky_every: int) -> dict[str, Any]:
                     "api_ms": meter.ns / 1e6,
                     "calls": len(meter.calls),
                     "by_operation": dict(Counter(meter.calls)),
+                    "api_ms_by_operation": {k: v / 1e6 for k, v in meter.ns_by_operation.items()},
                     "error": error,
                 }
             )
-    return {"tool": tool, "sizes": results}
+    return {"tool": tool, "indexed": indexed, "sizes": results}
 
 
 def sweep_runner(tool: str) -> Callable[[], object]:
@@ -444,18 +447,61 @@ def sweep_runner(tool: str) -> Callable[[], object]:
     return lambda: handler(scheduled, LambdaContext())
 
 
+# ---- order of the event path's calls ----------------------------------------------------------------------
+
+STATE_TABLE = "sg-remediator-bench-state"
+
+
+def event_order(events: int) -> dict[str, Any]:
+    """The AWS calls of the event path in the order made, for risky events with every integration on.
+
+    A topic, Security Hub, the outcome events and the state table (a moto DynamoDB table, hash key `key`): the
+    calls each adds must come after the revoke, which stays the second call (one describe, then the revoke).
+    """
+    import boto3  # noqa: PLC0415
+
+    use_fake_credentials()
+    lambda_logging()
+    with mock():
+        account, refs = setup_account()
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=STATE_TABLE,
+            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        boto3.client("securityhub", region_name=REGION).enable_security_hub()
+        os.environ.update(
+            REMEDIATOR_SECURITY_HUB="true", REMEDIATOR_OUTCOME_EVENTS="true", REMEDIATOR_STATE_TABLE=STATE_TABLE
+        )
+        meter = ApiMeter().install()
+        meter.active = False
+        handler = load_handler("ours")
+        group = account.new_group("order")
+        account.authorize(group, [p.resolved(refs) for p in BASELINE])
+        sequences: list[list[str]] = []
+        errors: list[str] = []
+        for _ in range(events):
+            _, _, calls, error = one_event(account, group, RISKY, handler, meter)
+            sequences.append(calls)
+            if error:
+                errors.append(error)
+    return {"sequences": sequences, "errors": errors}
+
+
 # ---- entry -----------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
-    parser.add_argument("task", choices=["package", "warm", "precision", "sweep"])
+    parser.add_argument("task", choices=["package", "warm", "precision", "sweep", "order"])
     parser.add_argument("tool")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--risky-every", type=int, default=10)
+    parser.add_argument("--plain", action="store_true", help="sweep: moto without the bench's lookup index")
     args = parser.parse_args(argv)
     out_path: Path = args.out.resolve()
     try:
@@ -465,8 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = warm(args.tool, args.events, args.warmup)
         elif args.task == "precision":
             result = precision(args.tool)
+        elif args.task == "order":
+            result = event_order(args.events)
         else:
-            result = sweep(args.tool, [int(s) for s in args.sizes.split(",")], args.risky_every)
+            result = sweep(args.tool, [int(s) for s in args.sizes.split(",")], args.risky_every, indexed=not args.plain)
     except Exception:  # noqa: BLE001 - reported to the harness, which stops with it
         sys.stderr.write(traceback.format_exc())
         return 1

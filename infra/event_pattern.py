@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from remediator.event_names import CLOUDTRAIL_DETAIL_TYPE, HANDLED_EVENTS
+from remediator.event_names import CLOUDTRAIL_DETAIL_TYPE, DELIVERED_EVENTS
 
 # Only successful calls: a failed call changed nothing, so it must not cost an invocation.
 CLOUDTRAIL_PATTERN: dict[str, Any] = {
     "source": ["aws.ec2"],
     "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
     "detail": {
-        "eventName": list(HANDLED_EVENTS),
+        "eventName": list(DELIVERED_EVENTS),
         "errorCode": [{"exists": False}],
     },
 }

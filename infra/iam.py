@@ -18,6 +18,7 @@ _SIDS = {
     ResourceKind.SECURITY_HUB_PRODUCT: "SecurityHubOwnFindings",
     ResourceKind.SECURITY_HUB: "SecurityHub",
     ResourceKind.DEFAULT_EVENT_BUS: "DefaultEventBus",
+    ResourceKind.STATE_TABLE: "StateTable",
 }
 
 
@@ -32,7 +33,7 @@ WILDCARD_REASONS = {
 }
 
 
-def resource_arns(stack: Stack, *, topic_arn: str) -> dict[ResourceKind, str]:
+def resource_arns(stack: Stack, *, topic_arn: str, state_table_arn: str) -> dict[ResourceKind, str]:
     """The IAM resource each kind of permission is scoped to, in `stack`'s partition, region and account."""
     return {
         # Describe* and List* calls support no resource-level permissions.
@@ -65,6 +66,7 @@ def resource_arns(stack: Stack, *, topic_arn: str) -> dict[ResourceKind, str]:
         ResourceKind.DEFAULT_EVENT_BUS: stack.format_arn(
             service="events", resource="event-bus", resource_name="default", arn_format=ArnFormat.SLASH_RESOURCE_NAME
         ),
+        ResourceKind.STATE_TABLE: state_table_arn,
     }
 
 
@@ -72,6 +74,7 @@ def remediator_statements(
     stack: Stack,
     *,
     topic_arn: str,
+    state_table_arn: str,
     enabled: Collection[str],
     permissions: Mapping[str, Permission] = PERMISSIONS,
 ) -> list[iam.PolicyStatement]:
@@ -80,7 +83,7 @@ def remediator_statements(
     A permission that a setting turns on (Permission.enabled_by) is granted only when that setting is in `enabled`.
     """
     permissions = enabled_permissions(enabled, permissions)
-    arns = resource_arns(stack, topic_arn=topic_arn)
+    arns = resource_arns(stack, topic_arn=topic_arn, state_table_arn=state_table_arn)
     missing = {permission.resource for permission in permissions.values()} - (set(arns) & set(_SIDS))
     if missing:
         raise ValueError(f"no IAM resource is defined for resource kinds {sorted(missing)}")
@@ -96,12 +99,13 @@ def wildcard_acknowledgments(
     stack: Stack,
     *,
     topic_arn: str,
+    state_table_arn: str,
     enabled: Collection[str],
     permissions: Mapping[str, Permission] = PERMISSIONS,
 ) -> list[Acknowledgment]:
     """The cdk-nag IAM5 findings the remediator statements cause, each acknowledged with its reason."""
     permissions = enabled_permissions(enabled, permissions)
-    arns = resource_arns(stack, topic_arn=topic_arn)
+    arns = resource_arns(stack, topic_arn=topic_arn, state_table_arn=state_table_arn)
     used = {permission.resource for permission in permissions.values()}
     return [
         Acknowledgment(

@@ -12,10 +12,18 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from remediator.model import Mode
 from remediator.permissions import PERMISSIONS
-from remediator.settings import DEFAULT_CONTACT_TAG, SettingsError, Variables, settings_from, variable_name
+from remediator.settings import (
+    DEFAULT_ADVISORY_PREFIX,
+    DEFAULT_CONTACT_TAG,
+    SettingsError,
+    Variables,
+    settings_from,
+    variable_name,
+)
 
 # Only used to check that the Lambda accepts the environment; the stack passes its real topic's ARN.
 _PLACEHOLDER_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:placeholder"
+_PLACEHOLDER_TABLE_NAME = "placeholder"
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|hour|day)(?P<plural>s?)\)$")
@@ -242,11 +250,27 @@ class Settings(BaseModel):
         description="The tag whose value, the group's team, goes in the SNS message attribute contact.",
     )
 
+    advisory_prefix: int = Field(
+        DEFAULT_ADVISORY_PREFIX,
+        ge=0,
+        le=32,
+        description="Risky ports open to a non-public range this wide or wider (prefix length at most this; for "
+        "IPv6 at most this + 32) are advisory findings: listed, never acted on.",
+    )
+    trusted_principals: Words = Field(
+        (),
+        description="ARN patterns (* matches anything) of principals, such as a reviewed pipeline's role, whose "
+        "calls are judged in notify mode unless the group's own tag says otherwise. A stolen pipeline role is "
+        "trusted too.",
+    )
+
     @model_validator(mode="after")
     def _lambda_accepts(self) -> Settings:
         """The Lambda validates its environment again at start; refuse to deploy what it would refuse."""
         try:
-            settings_from(self.lambda_environment(topic_arn=_PLACEHOLDER_TOPIC_ARN))
+            settings_from(
+                self.lambda_environment(topic_arn=_PLACEHOLDER_TOPIC_ARN, state_table=_PLACEHOLDER_TABLE_NAME)
+            )
         except SettingsError as error:
             variable, _, reason = str(error).partition(": ")
             raise ValueError(f"{_CONTEXT_KEY_OF.get(variable, variable)}: {reason}") from None
@@ -271,8 +295,11 @@ class Settings(BaseModel):
         """Whether the app deploys to an organisation through StackSets (org_units given) instead of one account."""
         return bool(self.org_units)
 
-    def lambda_environment(self, *, topic_arn: str) -> dict[str, str]:
-        """The REMEDIATOR_* variables the Lambda reads, all strings (a context key is its variable's field)."""
+    def lambda_environment(self, *, topic_arn: str, state_table: str) -> dict[str, str]:
+        """The REMEDIATOR_* variables the Lambda reads, all strings (a context key is its variable's field).
+
+        `topic_arn` and `state_table` are the stack's own resources, not settings.
+        """
         values = Variables(
             default_mode=self.default_mode.value,
             allowed_cidrs=",".join(self.allowed_cidrs),
@@ -285,6 +312,9 @@ class Settings(BaseModel):
             security_hub="true" if self.security_hub else "false",
             outcome_events="true" if self.outcome_events else "false",
             contact_tag=self.contact_tag,
+            advisory_prefix=str(self.advisory_prefix),
+            trusted_principals=",".join(self.trusted_principals),
+            state_table=state_table,
         )
         return {variable_name(field): value for field, value in values.model_dump().items()}
 

@@ -6,6 +6,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import botocore.session
@@ -15,8 +16,10 @@ from botocore.exceptions import ClientError
 from remediator.model import GroupState, RuleEntry, Source, SourceKind
 from remediator.permissions import PERMISSIONS
 from remediator.risk import PrefixListInfo, normalize_protocol
+from remediator.state import ITEM_LIFETIME, KEY_ATTRIBUTE, REOPEN_WINDOW, TTL_ATTRIBUTE, epoch
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import (
         IpPermissionOutputTypeDef,
@@ -77,34 +80,44 @@ class RevokeResult:
     already_gone: tuple[str, ...]
 
 
+# The source lists of a permission in a group listing, in the order their entries are given: each with the kind
+# of its sources and the key that holds a source's value.
+LISTED_SOURCES = (
+    ("IpRanges", SourceKind.IPV4, "CidrIp"),
+    ("Ipv6Ranges", SourceKind.IPV6, "CidrIpv6"),
+    ("PrefixListIds", SourceKind.PREFIX_LIST, "PrefixListId"),
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def listed_source(kind: SourceKind, value: str) -> Source:
+    """One Source per kind and value: a region's thousands of rules share a few sources (fewer objects to make)."""
+    return Source(kind=kind, value=value)
+
+
 def entries_of_permission(permission: IpPermissionOutputTypeDef) -> Iterator[RuleEntry]:
     """The entries of one IpPermissions element of a group listing, one per source."""
     protocol = normalize_protocol(permission.get("IpProtocol"))
-    sources: list[tuple[Source, str | None]] = [
-        *(
-            (Source(kind=SourceKind.IPV4, value=r["CidrIp"]), r.get("Description"))
-            for r in permission.get("IpRanges", [])
-        ),
-        *(
-            (Source(kind=SourceKind.IPV6, value=r["CidrIpv6"]), r.get("Description"))
-            for r in permission.get("Ipv6Ranges", [])
-        ),
-        *(
-            (Source(kind=SourceKind.PREFIX_LIST, value=p["PrefixListId"]), p.get("Description"))
-            for p in permission.get("PrefixListIds", [])
-        ),
-        *(
-            (Source(kind=SourceKind.SECURITY_GROUP, value=g.get("GroupId", "unknown")), g.get("Description"))
-            for g in permission.get("UserIdGroupPairs", [])
-        ),
-    ]
-    for source, description in sources:
+    from_port, to_port = permission.get("FromPort"), permission.get("ToPort")
+    # Read as plain mappings: the key of a source's value differs from one list to the next.
+    listing = cast("Mapping[str, Any]", permission)
+    for key, kind, field in LISTED_SOURCES:
+        for listed in listing.get(key, ()):
+            yield RuleEntry(
+                protocol=protocol,
+                from_port=from_port,
+                to_port=to_port,
+                source=listed_source(kind, listed[field]),
+                description=listed.get("Description"),
+                rule_id=None,
+            )
+    for pair in permission.get("UserIdGroupPairs", ()):
         yield RuleEntry(
             protocol=protocol,
-            from_port=permission.get("FromPort"),
-            to_port=permission.get("ToPort"),
-            source=source,
-            description=description,
+            from_port=from_port,
+            to_port=to_port,
+            source=listed_source(SourceKind.SECURITY_GROUP, pair.get("GroupId", "unknown")),
+            description=pair.get("Description"),
             rule_id=None,
         )
 
@@ -161,6 +174,20 @@ def interface_of(interface: NetworkInterfaceTypeDef) -> Interface:
     )
 
 
+def content_entry(entry: RuleEntry) -> RuleEntry:
+    """The entry as a revoke by content matches it: protocol, ports and source (no description, no id)."""
+    if entry.description is None and entry.rule_id is None:
+        return entry
+    return RuleEntry(
+        protocol=entry.protocol,
+        from_port=entry.from_port,
+        to_port=entry.to_port,
+        source=entry.source,
+        description=None,
+        rule_id=None,
+    )
+
+
 def permission_for(entry: RuleEntry, source: Source) -> IpPermissionTypeDef:
     """The IpPermissions element that grants the entry's protocol and ports from another source."""
     permission: IpPermissionTypeDef = {"IpProtocol": entry.protocol}
@@ -193,27 +220,41 @@ class Aws:
     def __init__(
         self,
         ec2: EC2Client,
-        sns: SNSClient,
+        sns: SNSClient | None = None,
         *,
         securityhub: SecurityHubClient | None = None,
         events: EventBridgeClient | None = None,
+        dynamodb: DynamoDBClient | None = None,
         session: botocore.session.Session | None = None,
+        sns_region: str | None = None,
     ) -> None:
-        """`securityhub` and `events` not given are made on first use, in the EC2 client's region, from `session`.
+        """The clients not given are made on first use, in the EC2 client's region (SNS: in `sns_region` if given).
 
-        So a deployment that never uses them pays nothing for them; `session` defaults to the standard credential
-        chain and endpoint settings (AWS_ENDPOINT_URL included).
+        So a deployment that never uses one pays nothing for it, and the first event's revoke waits for no client
+        but EC2's; `session` defaults to the standard credential chain and endpoint settings (AWS_ENDPOINT_URL
+        included).
         """
         self.ec2 = ec2
-        self.sns = sns
+        self._sns = sns
+        self._sns_region = sns_region
         self._securityhub = securityhub
         self._events = events
+        self._dynamodb = dynamodb
         self._session = session
 
     def client_beside_ec2(self, service: str) -> Any:
         """A client of `service` in the EC2 client's region, with the same retries and timeouts."""
         session = self._session or botocore.session.get_session()
         return session.create_client(service, region_name=self.ec2.meta.region_name, config=CLIENT_CONFIG)
+
+    @property
+    def sns(self) -> SNSClient:
+        """The SNS client, made on first use: after the revoke, in the topic's region (SNS publishes only there)."""
+        if self._sns is None:
+            session = self._session or botocore.session.get_session()
+            region = self._sns_region or self.ec2.meta.region_name
+            self._sns = cast("SNSClient", session.create_client("sns", region_name=region, config=CLIENT_CONFIG))
+        return self._sns
 
     @property
     def securityhub(self) -> SecurityHubClient:
@@ -229,6 +270,13 @@ class Aws:
             self._events = cast("EventBridgeClient", self.client_beside_ec2("events"))
         return self._events
 
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        """The DynamoDB client (of the state table), made on first use: after the revoke, never before."""
+        if self._dynamodb is None:
+            self._dynamodb = cast("DynamoDBClient", self.client_beside_ec2("dynamodb"))
+        return self._dynamodb
+
     @classmethod
     def from_environment(cls, region: str | None = None, *, topic_arn: str | None = None) -> Aws:
         """Clients from the standard credential chain, endpoint settings and region (or `region`).
@@ -241,10 +289,8 @@ class Aws:
         session = botocore.session.get_session()
         return cls(
             ec2=cast("EC2Client", session.create_client("ec2", region_name=region, config=CLIENT_CONFIG)),
-            sns=cast(
-                "SNSClient",
-                session.create_client("sns", region_name=topic_region(topic_arn) or region, config=CLIENT_CONFIG),
-            ),
+            session=session,
+            sns_region=topic_region(topic_arn),
         )
 
     @requires("DescribeSecurityGroups")
@@ -264,6 +310,23 @@ class Aws:
             raise
         groups = found.get("SecurityGroups", [])
         return group_state(groups[0]) if groups else None
+
+    @requires("DescribeSecurityGroups")
+    def groups_by_id(self, group_ids: Iterable[str]) -> dict[str, GroupState]:
+        """The groups that exist among `group_ids`, described in one call (one per group if one of them is gone)."""
+        wanted = sorted(set(group_ids))
+        if not wanted:
+            return {}
+        try:
+            found = self.ec2.describe_security_groups(GroupIds=wanted).get("SecurityGroups", [])
+        except ClientError as error:
+            if error_code(error) not in GROUP_GONE or len(wanted) == 1:
+                if error_code(error) in GROUP_GONE:
+                    return {}
+                raise
+            # One id of the batch is gone (or malformed) and AWS answers nothing for the others: ask one by one.
+            return {group_id: group for one in wanted for group_id, group in self.groups_by_id([one]).items()}
+        return {group["GroupId"]: group_state(group) for group in found}
 
     @requires("DescribeSecurityGroups")
     def iter_groups(self) -> Iterator[GroupState]:
@@ -337,6 +400,28 @@ class Aws:
                 return []
             raise
 
+    @requires("GetManagedPrefixListAssociations")
+    def prefix_list_associations(self, prefix_list_id: str, *, owner: str | None = None) -> tuple[str, ...]:
+        """The security groups that reference the prefix list, read page by page; () when the list is gone.
+
+        With `owner` (an account id), the groups of other accounts (a list shared through RAM) are left out.
+        """
+        paginator = self.ec2.get_paginator("get_managed_prefix_list_associations")
+        found: list[str] = []
+        try:
+            # 255 is the most MaxResults takes (the API's model gives 5 to 255).
+            for page in paginator.paginate(PrefixListId=prefix_list_id, PaginationConfig={"PageSize": 255}):
+                for association in page.get("PrefixListAssociations", []):
+                    resource, resource_owner = association.get("ResourceId", ""), association.get("ResourceOwner")
+                    # An association names no resource type: a group's id starts sg-, a route table's rtb-.
+                    if resource.startswith("sg-") and (owner is None or resource_owner in (None, owner)):
+                        found.append(resource)
+        except ClientError as error:
+            if error_code(error) in PREFIX_LIST_GONE:
+                return ()
+            raise
+        return tuple(dict.fromkeys(found))
+
     @requires("RevokeSecurityGroupIngress")
     def revoke(self, group_id: str, rule_ids: tuple[str, ...]) -> RevokeResult:
         """Revoke ingress rules by id; rules (or a group) already gone count as done."""
@@ -379,6 +464,39 @@ class Aws:
         except ClientError as error:
             if error_code(error) not in GROUP_GONE | RULE_GONE:
                 raise
+
+    @requires("RevokeSecurityGroupIngress")
+    def revoke_entries_reporting(self, group_id: str, entries: Sequence[RuleEntry]) -> frozenset[int]:
+        """Revoke ingress rules by their content in one call; the indexes of `entries` that were not there.
+
+        For rules read from a group listing, which gives no rule ids: no describe of the rules is needed first.
+        """
+        if not entries:
+            return frozenset()
+        permissions: list[IpPermissionTypeDef] = []
+        for entry in dict.fromkeys(content_entry(entry) for entry in entries):
+            permissions.append(permission_for(entry, entry.source))
+        try:
+            response = self.ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+        except ClientError as error:
+            code = error_code(error)
+            if code in GROUP_GONE:
+                return frozenset(range(len(entries)))
+            if code not in RULE_GONE:
+                raise
+            if len(permissions) == 1:
+                return frozenset(range(len(entries)))
+            # One rule of the call is gone and AWS refused the call: revoke the others one at a time.
+            return frozenset(
+                index for index, entry in enumerate(entries) if self.revoke_entries_reporting(group_id, [entry])
+            )
+        # A VPC group's revoke answers success and lists the rules it did not find.
+        unknown = {
+            listed.content_key()
+            for permission in response.get("UnknownIpPermissions", [])
+            for listed in entries_of_permission(permission)
+        }
+        return frozenset(index for index, entry in enumerate(entries) if entry.content_key() in unknown)
 
     @requires("AuthorizeSecurityGroupIngress")
     def authorize(self, group_id: str, entry: RuleEntry, source: Source) -> str | None:
@@ -472,6 +590,65 @@ class Aws:
             return None
         entry = (response.get("Entries") or [{}])[0]
         return f"{entry.get('ErrorCode', 'unknown error')}: {entry.get('ErrorMessage', '')}".strip()
+
+    @requires("UpdateItem")
+    def count_opening(
+        self, table: str, key: str, now: datetime, *, principal: str | None, user_agent: str | None
+    ) -> int:
+        """Record one opening of a rule; returns the openings in its window, this one included (1: the first).
+
+        One conditional UpdateItem while the window lasts; once it has ended, a second call starts a new window.
+        """
+        names = {"#key": KEY_ATTRIBUTE, "#ttl": TTL_ATTRIBUTE}
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":now": {"N": str(epoch(now))},
+            ":ttl": {"N": str(epoch(now + ITEM_LIFETIME))},
+            ":by": {"S": principal or "unknown"},
+            ":agent": {"S": user_agent or "unknown"},
+        }
+        common = "last_by = :by, last_agent = :agent, #ttl = :ttl"
+        try:
+            response = self.dynamodb.update_item(
+                TableName=table,
+                Key={KEY_ATTRIBUTE: {"S": key}},
+                UpdateExpression=f"ADD openings :one SET window_start = if_not_exists(window_start, :now), {common}",
+                ConditionExpression="attribute_not_exists(#key) OR window_start > :cutoff",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**values, ":cutoff": {"N": str(epoch(now - REOPEN_WINDOW))}},
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            # The window has ended: this opening is the first of a new one.
+            response = self.dynamodb.update_item(
+                TableName=table,
+                Key={KEY_ATTRIBUTE: {"S": key}},
+                UpdateExpression=f"SET openings = :one, window_start = :now, {common}",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        return int(response.get("Attributes", {}).get("openings", {}).get("N", "1"))
+
+    @requires("UpdateItem")
+    def first_notice(self, table: str, key: str, now: datetime) -> bool:
+        """Record a notice under `key`; True if it is the first (none recorded yet), False if one was."""
+        try:
+            self.dynamodb.update_item(
+                TableName=table,
+                Key={KEY_ATTRIBUTE: {"S": key}},
+                UpdateExpression="SET #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(#key)",
+                ExpressionAttributeNames={"#key": KEY_ATTRIBUTE, "#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":ttl": {"N": str(epoch(now + ITEM_LIFETIME))}},
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # Security Hub takes at most 100 findings in one BatchImportFindings or BatchUpdateFindings, and returns at most
     # 100 in one page of GetFindings.

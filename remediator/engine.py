@@ -8,7 +8,7 @@ from datetime import datetime
 
 from remediator.effects import Aws
 from remediator.model import Action, Decision, GroupPolicy, GroupState, Mode, Outcome, PortRange, RuleEntry, SourceKind
-from remediator.policy import decide, policy_from_tags
+from remediator.policy import decide, policy_from_tags, trusted_pattern, trusted_policy
 from remediator.risk import OpenThresholds, PrefixListInfo, assess
 from remediator.settings import Settings
 
@@ -24,11 +24,16 @@ class Criteria:
     default_policy: GroupPolicy
 
     @classmethod
-    def of(cls, settings: Settings) -> Criteria:
-        """The criteria of a deployment's settings."""
-        return cls(
-            risky_ports=settings.risky_ports, thresholds=settings.thresholds, default_policy=settings.default_policy()
-        )
+    def of(cls, settings: Settings, *, caller: str | None = None) -> Criteria:
+        """The criteria of a deployment's settings, for a call by `caller` (a principal's ARN) when one made it.
+
+        A trusted caller's call is judged in notify mode wherever the group's own tags do not say otherwise.
+        """
+        default = settings.default_policy()
+        pattern = trusted_pattern(caller, settings.trusted_principals)
+        if caller is not None and pattern is not None:
+            default = trusted_policy(default, caller, pattern)
+        return cls(risky_ports=settings.risky_ports, thresholds=settings.thresholds, default_policy=default)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,25 +135,8 @@ def with_rule_ids(
 
 def act(group: GroupState, plans: list[Planned], dry_run: bool, aws: Aws) -> list[Finding]:
     """Carry out the decisions: narrowing authorizations first, then one revoke of every rule to close."""
-    details: list[list[str]] = [[] for _ in plans]
-    allowed_any = [False for _ in plans]
     live = [p.present and p.entry.rule_id is not None and p.decision.action in CLOSING for p in plans]
-    if dry_run:
-        for index, plan in enumerate(plans):
-            if plan.present and plan.decision.action == Action.NARROW:
-                details[index].append("would be narrowed to " + ", ".join(s.value for s in plan.decision.narrow_to))
-    else:
-        for index, plan in enumerate(plans):
-            if not live[index] or plan.decision.action != Action.NARROW:
-                continue
-            for target in plan.decision.narrow_to:
-                failure = aws.authorize(group.group_id, plan.entry, target)
-                if failure is None:
-                    allowed_any[index] = True
-                    details[index].append(f"allowed {plan.entry.ports_text()} from {target.value} instead")
-                else:
-                    # Closing the hole comes first: the revoke below goes ahead regardless.
-                    details[index].append(f"could not allow {target.value} ({failure}); add it by hand if needed")
+    details, allowed_any = narrow_first(group, plans, live, dry_run, aws)
     to_close = tuple(p.entry.rule_id for index, p in enumerate(plans) if live[index] and p.entry.rule_id)
     gone: set[str | None] = set()
     if to_close and not dry_run:
@@ -172,6 +160,59 @@ def act(group: GroupState, plans: list[Planned], dry_run: bool, aws: Aws) -> lis
             decision=plan.decision,
             outcome=outcome_of(
                 plan, dry_run, closed_now=live[index] and plan.entry.rule_id not in gone, narrowed=allowed_any[index]
+            ),
+            details=tuple(details[index]),
+        )
+        for index, plan in enumerate(plans)
+    ]
+
+
+def narrow_first(
+    group: GroupState, plans: list[Planned], live: list[bool], dry_run: bool, aws: Aws
+) -> tuple[list[list[str]], list[bool]]:
+    """The narrowing authorizations of the live entries to narrow: each entry's details, and whether any was added."""
+    details: list[list[str]] = [[] for _ in plans]
+    allowed_any = [False for _ in plans]
+    if dry_run:
+        for index, plan in enumerate(plans):
+            if plan.present and plan.decision.action == Action.NARROW:
+                details[index].append("would be narrowed to " + ", ".join(s.value for s in plan.decision.narrow_to))
+        return details, allowed_any
+    for index, plan in enumerate(plans):
+        if not live[index] or plan.decision.action != Action.NARROW:
+            continue
+        for target in plan.decision.narrow_to:
+            failure = aws.authorize(group.group_id, plan.entry, target)
+            if failure is None:
+                allowed_any[index] = True
+                details[index].append(f"allowed {plan.entry.ports_text()} from {target.value} instead")
+            else:
+                # Closing the hole comes first: the revoke after goes ahead regardless.
+                details[index].append(f"could not allow {target.value} ({failure}); add it by hand if needed")
+    return details, allowed_any
+
+
+def act_by_content(group: GroupState, plans: list[Planned], dry_run: bool, aws: Aws) -> list[Finding]:
+    """As `act`, for entries read from a group listing (no rule ids): narrowing first, then one revoke by content.
+
+    The sweep's way: the listing gives every rule's content, so no rule needs its id looked up first.
+    """
+    live = [p.present and p.decision.action in CLOSING for p in plans]
+    details, allowed_any = narrow_first(group, plans, live, dry_run, aws)
+    to_close = [index for index, is_live in enumerate(live) if is_live]
+    gone: frozenset[int] = frozenset()
+    if to_close and not dry_run:
+        gone = frozenset(
+            to_close[position]
+            for position in aws.revoke_entries_reporting(group.group_id, [plans[index].entry for index in to_close])
+        )
+    return [
+        Finding(
+            entry=plan.entry,
+            risk=plan.risk,
+            decision=plan.decision,
+            outcome=outcome_of(
+                plan, dry_run, closed_now=live[index] and index not in gone, narrowed=allowed_any[index]
             ),
             details=tuple(details[index]),
         )

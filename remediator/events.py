@@ -32,7 +32,11 @@ def unwrap_items(value: object) -> object:
 class Wire(BaseModel):
     """Base of the CloudTrail wire models: immutable, unknown keys ignored, numbers read as text."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+    # Each model's validator is built on its first use, not at import: an event builds only the models it reads
+    # (an added rule never needs WireModifiedRule), and the cold start builds none.
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True, defer_build=True
+    )
 
     @field_validator("*", mode="after")
     @classmethod
@@ -94,6 +98,8 @@ class Actor:
     source_ip: str | None
     user_agent: str | None
     event_time: str | None
+    # The AWS service that made the call on the principal's behalf (CloudFormation, say), if one did.
+    invoked_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +122,10 @@ class SecurityGroupCall:
     modified_rule_ids: tuple[str, ...]
     skipped: tuple[str, ...] = ()
     group_note: str | None = None
+    # A region or account that is not one (redacted, say): taken as unknown, so the remediator's own is used.
+    place_notes: tuple[str, ...] = ()
+    # The region as the record gives it, a region name or not (`region` is None when it is not one).
+    stated_region: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -330,6 +340,19 @@ def group_of(
     return answered or requested, name, None
 
 
+# What AWS region names and account ids look like: anything else (a redacted "...") names no place at all.
+REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+ACCOUNT_ID = re.compile(r"\d{12}")
+
+
+def place_of(value: str | None, pattern: re.Pattern[str], what: str, notes: list[str]) -> str | None:
+    """The region or account the record gives, or None (with a note) when it is not one."""
+    if value is None or pattern.fullmatch(value):
+        return value
+    notes.append(f"the event's {what} {value!r} is not one, so it was taken as this remediator's own")
+    return None
+
+
 def cloudtrail_record(event: object) -> tuple[dict[str, Any], dict[str, Any]] | Unreadable:
     """The bare CloudTrail record of an EventBridge envelope and the envelope ({} for a bare record)."""
     if not isinstance(event, dict):
@@ -368,19 +391,26 @@ def read_call(event: object) -> SecurityGroupCall | Unreadable:
     identity = record.get("userIdentity")
     identity = identity if isinstance(identity, dict) else {}
     error_code = record.get("errorCode")
+    place_notes: list[str] = []
+    stated_region = text(record.get("awsRegion")) or text(envelope.get("region"))
     return SecurityGroupCall(
         event_id=text(record.get("eventID")) or text(envelope.get("id")) or "unknown",
         event_name=event_name,
         # Any errorCode at all means the call failed (a value of an odd type included): it changed nothing.
         error_code=None if error_code in (None, "") else (text(error_code) or "an unreadable error code"),
         # The resource owner: recipientAccountId, not the caller's account, which may be another one.
-        account=text(record.get("recipientAccountId")) or text(envelope.get("account")),
-        region=text(record.get("awsRegion")) or text(envelope.get("region")),
+        account=place_of(
+            text(record.get("recipientAccountId")) or text(envelope.get("account")), ACCOUNT_ID, "account", place_notes
+        ),
+        region=place_of(
+            text(record.get("awsRegion")) or text(envelope.get("region")), REGION_NAME, "region", place_notes
+        ),
         actor=Actor(
             principal_arn=text(identity.get("arn")),
             source_ip=text(record.get("sourceIPAddress")),
             user_agent=text(record.get("userAgent")),
             event_time=text(record.get("eventTime")) or text(envelope.get("time")),
+            invoked_by=text(identity.get("invokedBy")),
         ),
         group_id=group_id,
         group_name=group_name,
@@ -388,7 +418,15 @@ def read_call(event: object) -> SecurityGroupCall | Unreadable:
         modified_rule_ids=rule_ids,
         skipped=tuple(reader.skipped),
         group_note=group_note,
+        place_notes=tuple(place_notes),
+        stated_region=stated_region,
     )
+
+
+def event_name_of(event: object) -> str | None:
+    """The eventName of an EventBridge envelope or a bare CloudTrail record, without reading anything else."""
+    found = cloudtrail_record(event)
+    return None if isinstance(found, Unreadable) else text(found[0].get("eventName"))
 
 
 def is_scheduled(event: object) -> bool:

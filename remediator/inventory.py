@@ -8,9 +8,10 @@ from datetime import datetime
 
 from remediator.effects import Aws, Interface
 from remediator.engine import Criteria, Planned, narrowing_prefix_lists, plan_group, referenced_prefix_lists
-from remediator.model import Action, GroupPolicy, GroupState
+from remediator.model import Action, GroupPolicy, GroupState, RuleEntry
 from remediator.policy import policy_from_tags
-from remediator.report import ACTION_WORDS, count_by_action, note_text
+from remediator.report import ACTION_WORDS, ADVISORY_ACTION, ADVISORY_STATUS, count_by_action, note_text
+from remediator.risk import assess_advisory
 from remediator.settings import Settings
 
 Progress = Callable[[int], None]
@@ -28,6 +29,24 @@ class GroupScan:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Advisory:
+    """A risky port open to a broad internal range (docs/advisory.md): listed and counted, never acted on."""
+
+    entry: RuleEntry
+    risk: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupAdvisories:
+    """A group with at least one advisory entry: its policy (for its mode), the entries, whether it is attached."""
+
+    group: GroupState
+    attached: bool
+    policy: GroupPolicy
+    advisories: tuple[Advisory, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Inventory:
     """What the scan of one region found: how many groups it read, and the groups with risky entries by id."""
 
@@ -36,6 +55,8 @@ class Inventory:
     findings: tuple[GroupScan, ...]
     # False when `out_of_time` stopped the paging: the groups not read are not in `findings`.
     complete: bool = True
+    # Kept apart from `findings`, which is all that planning and acting ever read: nothing can act on an advisory.
+    advisories: tuple[GroupAdvisories, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +77,21 @@ class Row:
     would: str
     narrow_to: tuple[str, ...]
     notes: tuple[str, ...]
+
+    def log_fields(self) -> dict[str, object]:
+        """What a log line of the rule says of where it is and why it is risky."""
+        return {
+            "region": self.region,
+            "group_id": self.group_id,
+            "group_name": self.group_name,
+            "vpc_id": self.vpc_id,
+            "attached": self.attached,
+            "protocol": self.protocol,
+            "ports": self.ports,
+            "source": self.source,
+            "reason": self.risk,
+            "mode": self.mode,
+        }
 
 
 def scan_region(
@@ -91,12 +127,29 @@ def scan_region(
     if wanted:
         prefix_lists = {**prefix_lists, **aws.prefix_lists(wanted)}
     planned: list[tuple[GroupState, GroupPolicy, list[Planned]]] = []
+    advised: list[tuple[GroupState, GroupPolicy, list[Advisory]]] = []
     for group in sorted(groups, key=lambda g: g.group_id):
         plans = plan_group(group, group.ingress, criteria=criteria, now=now, prefix_lists=prefix_lists)
         if plans:
             planned.append((group, policy_from_tags(group.tags, criteria.default_policy, now), plans))
+        advisories = [
+            Advisory(entry=entry, risk=risk.reason)
+            for entry in group.ingress
+            if (
+                risk := assess_advisory(
+                    entry,
+                    criteria.risky_ports,
+                    criteria.thresholds,
+                    prefix_lists,
+                    advisory_prefix=settings.advisory_prefix,
+                )
+            )
+            is not None
+        ]
+        if advisories:
+            advised.append((group, policy_from_tags(group.tags, criteria.default_policy, now), advisories))
     # Attachment only matters for what was found, so a clean region costs no call for it.
-    interfaces = aws.interfaces_by_group() if planned else {}
+    interfaces = aws.interfaces_by_group() if planned or advised else {}
     return Inventory(
         region=aws.ec2.meta.region_name,
         groups_scanned=len(groups),
@@ -111,6 +164,12 @@ def scan_region(
             for group, policy, plans in planned
         ),
         complete=complete,
+        advisories=tuple(
+            GroupAdvisories(
+                group=group, attached=group.group_id in interfaces, policy=policy, advisories=tuple(advisories)
+            )
+            for group, policy, advisories in advised
+        ),
     )
 
 
@@ -155,7 +214,37 @@ def rows_of(inventory: Inventory) -> list[Row]:
     ]
 
 
-def rule_order(plan: Planned) -> tuple[str, int, int, str, str]:
+def advisory_row(region: str, found: GroupAdvisories, advisory: Advisory) -> Row:
+    """The row of one advisory entry of a group: no action, and a `would` that says it is not acted on."""
+    group, entry = found.group, advisory.entry
+    return Row(
+        region=region,
+        group_id=group.group_id,
+        group_name=group.group_name,
+        vpc_id=group.vpc_id,
+        attached=found.attached,
+        protocol=entry.protocol,
+        ports=entry.ports_text(),
+        source=entry.source.value,
+        risk=advisory.risk,
+        mode=found.policy.mode.value,
+        action=ADVISORY_ACTION,
+        would=ADVISORY_STATUS,
+        narrow_to=(),
+        notes=(),
+    )
+
+
+def advisory_rows(inventory: Inventory) -> list[Row]:
+    """One row per advisory entry, by group id and then by rule."""
+    return [
+        advisory_row(inventory.region, found, advisory)
+        for found in inventory.advisories
+        for advisory in sorted(found.advisories, key=rule_order)
+    ]
+
+
+def rule_order(plan: Planned | Advisory) -> tuple[str, int, int, str, str]:
     """The order of a group's rules in every listing: by protocol, ports and source."""
     entry = plan.entry
     # Ports may be absent (all traffic), and None does not compare with numbers.

@@ -22,6 +22,8 @@ class Metric(StrEnum):
     # Notify, ignore, failed, deferred: risky rules that are still open after the remediator ran.
     RULES_LEFT_OPEN = "RulesLeftOpen"
     EVENTS_REFUSED = "EventsRefused"
+    # Rules opened again within 24 h of an earlier opening: a fight with an automation that re-adds them.
+    RULES_REOPENED = "RulesReopened"
 
 
 def emf_fields(counts: Mapping[Metric, int], mode: str, now: datetime) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
@@ -71,10 +72,16 @@ class Source:
         """The network of a CIDR source, read leniently (host bits set means the network)."""
         if self.kind not in (SourceKind.IPV4, SourceKind.IPV6):
             return None
-        try:
-            return ipaddress.ip_network(self.value.strip(), strict=False)
-        except ValueError:
-            return None
+        return network_of(self.value)
+
+
+@functools.lru_cache(maxsize=4096)
+def network_of(cidr: str) -> IpNetwork | None:
+    """A CIDR read leniently, or None; cached, as a sweep reads the same few sources in thousands of rules."""
+    try:
+        return ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,8 @@ class ResourceKind(StrEnum):
     SECURITY_HUB = "security-hub"
     # The account's default event bus, arn:<partition>:events:<region>:<account>:event-bus/default.
     DEFAULT_EVENT_BUS = "default-event-bus"
+    # The stack's own DynamoDB table of re-openings and notices (REMEDIATOR_STATE_TABLE).
+    STATE_TABLE = "state-table"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ PERMISSIONS: dict[str, Permission] = {
     "DescribeManagedPrefixLists": Permission("ec2:DescribeManagedPrefixLists", ResourceKind.ANY),
     "DescribeNetworkInterfaces": Permission("ec2:DescribeNetworkInterfaces", ResourceKind.ANY),
     "GetManagedPrefixListEntries": Permission("ec2:GetManagedPrefixListEntries", ResourceKind.PREFIX_LIST),
+    "GetManagedPrefixListAssociations": Permission("ec2:GetManagedPrefixListAssociations", ResourceKind.PREFIX_LIST),
     "RevokeSecurityGroupIngress": Permission("ec2:RevokeSecurityGroupIngress", ResourceKind.SECURITY_GROUP),
     "AuthorizeSecurityGroupIngress": Permission("ec2:AuthorizeSecurityGroupIngress", ResourceKind.SECURITY_GROUP),
     "Publish": Permission("sns:Publish", ResourceKind.TOPIC),
@@ -53,6 +56,7 @@ PERMISSIONS: dict[str, Permission] = {
     ),
     "GetFindings": Permission("securityhub:GetFindings", ResourceKind.SECURITY_HUB, enabled_by="security_hub"),
     "PutEvents": Permission("events:PutEvents", ResourceKind.DEFAULT_EVENT_BUS, enabled_by="outcome_events"),
+    "UpdateItem": Permission("dynamodb:UpdateItem", ResourceKind.STATE_TABLE),
 }
 
 

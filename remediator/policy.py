@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -86,6 +87,34 @@ def policy_of_tags(tags: Mapping[str, str], default: GroupPolicy, now: datetime)
         else:
             allowed = parsed
     return GroupPolicy(mode=mode, allowed_sources=allowed, expires_at=expires_at, notes=tuple(notes))
+
+
+def trusted_pattern(principal_arn: str | None, patterns: tuple[str, ...]) -> str | None:
+    """The first pattern of REMEDIATOR_TRUSTED_PRINCIPALS that the call's principal matches, or None.
+
+    An assumed role's session (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION) matches a pattern of its role
+    (arn:aws:iam::ACCOUNT:role/ROLE) too, since a pipeline is configured by its role, not its sessions.
+    """
+    if not principal_arn or not patterns:
+        return None
+    names = [principal_arn]
+    parts = principal_arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        role = parts[5].removeprefix("assumed-role/").rsplit("/", 1)[0]
+        names.append(f"arn:{parts[1]}:iam::{parts[4]}:role/{role}")
+    for pattern in patterns:
+        if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            return pattern
+    return None
+
+
+def trusted_policy(default: GroupPolicy, principal_arn: str, pattern: str) -> GroupPolicy:
+    """The default policy for a call by a trusted principal: notify, saying why."""
+    note = (
+        f"the caller {principal_arn} is a trusted principal (REMEDIATOR_TRUSTED_PRINCIPALS {pattern}), so the "
+        "rule is judged in notify mode"
+    )
+    return replace(default, mode=Mode.NOTIFY, notes=(*default.notes, note))
 
 
 def source_is_open(source: Source, thresholds: OpenThresholds, prefix_lists: Mapping[str, PrefixListInfo]) -> bool:

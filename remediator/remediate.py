@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from remediator import integrations
-from remediator import report as reporting
 from remediator.effects import Aws
 from remediator.engine import CLOSING, Criteria, Finding, Planned, act, plan_entries, reported_only, with_rule_ids
 from remediator.event_names import HANDLED_EVENTS, MODIFY_RULES
@@ -18,8 +16,11 @@ from remediator.events import SecurityGroupCall, Unreadable, read_call
 from remediator.log import log_event, log_warning
 from remediator.metrics import Metric, emit
 from remediator.model import ACTING_MODES, GroupState, Mode, Outcome, RuleEntry
-from remediator.report import EventReport, Status
 from remediator.settings import Settings
+from remediator.state import Reopened, opening_key
+
+if TYPE_CHECKING:
+    from remediator.report import EventReport
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,12 +40,20 @@ def not_ours(call: SecurityGroupCall) -> str | None:
     return None
 
 
-def misplaced(call: SecurityGroupCall, home: Home) -> str | None:
-    """Why the call's group is not one this remediator may act on: another region or account; else None."""
+def elsewhere(call: SecurityGroupCall, home: Home) -> str | None:
+    """Why the call is of a place this remediator does not act in: another region or account; else None."""
     if call.region and home.region and call.region != home.region:
         return f"event from {call.region}; this remediator acts in {home.region}"
     if call.account and home.account and call.account != home.account:
         return f"event of account {call.account}; this remediator acts in account {home.account}"
+    return None
+
+
+def misplaced(call: SecurityGroupCall, home: Home) -> str | None:
+    """Why the call's group is not one this remediator may act on: another region or account; else None."""
+    place = elsewhere(call, home)
+    if place is not None:
+        return place
     if not call.group_id and not call.group_name:
         return "the event names no security group that could be read"
     return None
@@ -52,12 +61,18 @@ def misplaced(call: SecurityGroupCall, home: Home) -> str | None:
 
 def ignored(event_id: str, reason: str) -> dict[str, Any]:
     """The summary of an event the remediator does not act on, logged with its reason."""
+    # The report's code is imported where first needed, out of the cold start and after any revoke.
+    from remediator.report import Status  # noqa: PLC0415
+
     log_event("ignored", event_id=event_id, reason=reason)
     return {"event_id": event_id, "status": Status.IGNORED.value, "reason": reason}
 
 
 def refused(call: SecurityGroupCall, reason: str, settings: Settings, aws: Aws, now: datetime) -> dict[str, Any]:
     """An event of ours the remediator cannot act on: a WARNING, a metric, and a notification where it names a group."""
+    from remediator import report as reporting  # noqa: PLC0415
+    from remediator.report import Status  # noqa: PLC0415
+
     log_warning("refused", event_id=call.event_id, group_id=call.group_id, reason=reason, skipped=list(call.skipped))
     emit({Metric.EVENTS_REFUSED: 1}, settings.default_mode.value, now)
     notification = reporting.refusal_notification(call, reason) if call.group_id or call.group_name else None
@@ -114,11 +129,11 @@ def remediate(
     if group is None:
         # Nothing is open in a group that is not there.
         return ignored(call.event_id, f"security group {call.group_id or call.group_name} no longer exists")
-    criteria = Criteria.of(settings)
+    criteria = Criteria.of(settings, caller=call.actor.principal_arn)
     added = added_entries(call, group, aws)
     plans = plan_entries(group, added, criteria=criteria, now=now, aws=aws)
     reported: list[Finding] = []
-    notes = [*call.skipped, *([call.group_note] if call.group_note else [])]
+    notes = [*call.skipped, *([call.group_note] if call.group_note else []), *call.place_notes]
     if not call.complete:
         # What the call added could not all be read: the group's other risky rules are checked as existing rules.
         shown = {entry.content_key() for entry in added}
@@ -135,10 +150,17 @@ def remediate(
             reported = existing_findings(existing, settings.sweep_mode)
     if not plans and not reported:
         log_event("no risky entry", event_id=call.event_id, group_id=group.group_id, entries=len(added))
+        from remediator.report import Status  # noqa: PLC0415
+
         return {"event_id": call.event_id, "status": Status.CLEAN.value, "group_id": group.group_id, "findings": []}
     if not settings.dry_run and any(plan.decision.action in CLOSING for plan in plans):
         plans = with_rule_ids(plans, group.group_id, aws)
-    findings = (*act(group, plans, settings.dry_run, aws), *reported)
+    acted = act(group, plans, settings.dry_run, aws)
+    from remediator import report as reporting  # noqa: PLC0415  (after the revoke, not in the cold start)
+
+    # Only now, once the holes are closed: the count of re-openings waits for the revoke, never the other way.
+    acted, reopened = with_reopenings(call, group.group_id, acted, table=settings.state_table, aws=aws, now=now)
+    findings = (*acted, *reported)
     report = reporting.event_report(
         call,
         group,
@@ -150,33 +172,102 @@ def remediate(
         contact=group.tags.get(settings.contact_tag),
     )
     for finding in findings:
-        log_event(
-            "decision",
-            event_id=call.event_id,
-            group_id=group.group_id,
-            rule_id=finding.entry.rule_id,
-            protocol=finding.entry.protocol,
-            ports=finding.entry.ports_text(),
-            source=finding.entry.source.value,
-            mode=finding.decision.mode.value,
-            action=finding.decision.action.value,
-            outcome=finding.outcome.value,
-            reason=finding.risk,
-            notes=reporting.finding_notes(finding),
-        )
+        log_decision(call.event_id, group.group_id, finding)
     if reporting.needs_notification(report) and settings.topic_arn is not None:
         # Only now, after the revoke: who uses the group is for the person told, and closing the hole waits for nothing.
         report = with_interfaces(report, aws)
     notified = reporting.publish(reporting.event_notification(report), settings.topic_arn, aws, event_id=call.event_id)
-    emit(reporting.metric_counts(Counter(f.outcome for f in findings)), findings[0].decision.mode.value, now)
+    counts = reporting.metric_counts(Counter(f.outcome for f in findings))
+    if settings.state_table is not None:
+        # Counted only where there is a table to count in: elsewhere the figure would be a made-up 0.
+        counts = {**counts, Metric.RULES_REOPENED: reopened}
+    emit(counts, findings[0].decision.mode.value, now)
     result = summary(report, notified)
     # Last, once the holes are closed and people told: neither can fail the event.
+    from remediator import integrations  # noqa: PLC0415  (imported after the revoke, not in the cold start)
+
     place = integrations.Place.of(report.account or home.account, report.region)
     if settings.security_hub:
         integrations.report_event(report, aws, now, place)
     if settings.outcome_events:
         integrations.event_outcome(result, aws, place)
     return result
+
+
+def with_reopenings(
+    call: SecurityGroupCall, group_id: str, findings: list[Finding], *, table: str | None, aws: Aws, now: datetime
+) -> tuple[list[Finding], int]:
+    """Count each added rule's opening in the state table; the findings with a note on a rule that came back.
+
+    Also returns how many of them were re-opened. Without a table nothing is counted; a table that cannot be
+    written to leaves the count unknown, and the notification says so: closing the hole never waits for it.
+    """
+    if table is None:
+        return findings, 0
+    counted: list[Finding] = []
+    reopened = 0
+    for finding in findings:
+        if finding.outcome == Outcome.IGNORED:
+            counted.append(finding)
+            continue
+        try:
+            openings: int | None = aws.count_opening(
+                table,
+                opening_key(group_id, finding.entry),
+                now,
+                principal=call.actor.principal_arn,
+                user_agent=call.actor.user_agent,
+            )
+        except (ClientError, BotoCoreError) as error:
+            openings = None
+            log_warning(
+                "re-openings not counted",
+                event_id=call.event_id,
+                group_id=group_id,
+                reason=" ".join(str(error).split()),
+            )
+        again = Reopened(
+            reopenings=None if openings is None else openings - 1,
+            principal=call.actor.principal_arn,
+            user_agent=call.actor.user_agent,
+            invoked_by=call.actor.invoked_by,
+        )
+        note = again.text()
+        if again.reopenings:
+            reopened += 1
+            log_warning(
+                "rule re-opened",
+                event_id=call.event_id,
+                group_id=group_id,
+                ports=finding.entry.ports_text(),
+                source=finding.entry.source.value,
+                reopenings=again.reopenings,
+                principal=call.actor.principal_arn,
+                user_agent=call.actor.user_agent,
+            )
+        counted.append(replace(finding, details=(*finding.details, note)) if note else finding)
+    return counted, reopened
+
+
+def log_decision(event_id: str, group_id: str, finding: Finding, **context: str) -> None:
+    """One log line per risky rule: what was decided and what became of it (`context`: what else led to it)."""
+    from remediator import report as reporting  # noqa: PLC0415
+
+    log_event(
+        "decision",
+        event_id=event_id,
+        **context,
+        group_id=group_id,
+        rule_id=finding.entry.rule_id,
+        protocol=finding.entry.protocol,
+        ports=finding.entry.ports_text(),
+        source=finding.entry.source.value,
+        mode=finding.decision.mode.value,
+        action=finding.decision.action.value,
+        outcome=finding.outcome.value,
+        reason=finding.risk,
+        notes=reporting.finding_notes(finding),
+    )
 
 
 def with_interfaces(report: EventReport, aws: Aws) -> EventReport:
@@ -193,6 +284,8 @@ def with_interfaces(report: EventReport, aws: Aws) -> EventReport:
 
 def summary(report: EventReport, notified: bool) -> dict[str, Any]:
     """The handler's JSON-serialisable result for an event it acted on."""
+    from remediator import report as reporting  # noqa: PLC0415
+
     return {
         "event_id": report.event_id,
         "status": reporting.status_of((f.outcome for f in report.findings), dry_run=report.dry_run).value,

@@ -68,6 +68,11 @@ OUTCOME_TEXT = {
 # The order in which the summary line names the actions, the most disruptive first.
 ACTION_ORDER = (Action.REVOKE, Action.NARROW, Action.NOTIFY, Action.IGNORE)
 ACTION_WORDS = {Action.REVOKE: "revoke", Action.NARROW: "narrow", Action.NOTIFY: "notify", Action.IGNORE: "ignored"}
+# An advisory finding (a risky port open to a broad internal range): no policy decides on it, nothing acts on it.
+ADVISORY_ACTION = "none"
+ADVISORY_STATUS = "advisory: not acted on"
+# The sweep's result and message name at most this many advisory findings; their count is always exact.
+LISTED_ADVISORIES = 50
 
 # The outcomes after which the rule is closed by the remediator: each gets the command that restores it.
 CLOSED = frozenset({Outcome.REVOKED, Outcome.NARROWED})
@@ -158,6 +163,8 @@ class SweepReport:
     interfaces: Mapping[str, tuple[Interface, ...]] = field(default_factory=dict)
     # False when the time budget ran out before every group was read: the rest waits for the next sweep.
     scan_complete: bool = True
+    # Risky ports open to a broad internal range (docs/advisory.md): counted and listed, never acted on.
+    advisories: tuple[Row, ...] = ()
 
 
 def event_report(
@@ -449,6 +456,18 @@ def attributes(report: EventReport) -> dict[str, str]:
     return {key: value for key, value in values.items() if value}
 
 
+def call_facts(call: SecurityGroupCall, skipped: Iterable[str]) -> list[str]:
+    """The lines of a refusal that say where and by whom the call was made, and what of it could not be read."""
+    notes = [f"Not read: {note}" for note in skipped]
+    return [
+        f"Account:   {call.account or 'unknown'}",
+        f"Region:    {call.region or 'unknown'}",
+        f"Call:      {call.event_name} at {call.actor.event_time or 'unknown time'} (event {call.event_id})",
+        f"By:        {call.actor.principal_arn or 'unknown principal'}",
+        *(["", *notes] if notes else []),
+    ]
+
+
 def refusal_notification(call: SecurityGroupCall, reason: str) -> Notification:
     """The message about an event of ours that the remediator refused: nothing was checked or changed."""
     group = call.group_id or call.group_name or "unknown"
@@ -457,11 +476,7 @@ def refusal_notification(call: SecurityGroupCall, reason: str) -> Notification:
         "Nothing was checked or changed: the group's rules may still be open. Check the group by hand, or run "
         "`python -m remediator scan` with credentials of the account and region the event names.",
         "",
-        f"Account:   {call.account or 'unknown'}",
-        f"Region:    {call.region or 'unknown'}",
-        f"Call:      {call.event_name} at {call.actor.event_time or 'unknown time'} (event {call.event_id})",
-        f"By:        {call.actor.principal_arn or 'unknown principal'}",
-        *([""] + [f"Not read: {note}" for note in call.skipped] if call.skipped else []),
+        *call_facts(call, call.skipped),
     ]
     return Notification(
         subject=subject_line(f"[sg-remediator] refused an event on {group}: {reason}"),
@@ -567,8 +582,10 @@ def sweep_notification(report: SweepReport) -> Notification | None:
         )
     if opted_out:
         head.append(f"Not listed: {counted(opted_out, 'risky rule')} in groups opted out ({MODE_TAG}=ignore).")
+    advisory = advisory_block(report)
     listing: list[str] = []
-    size = len("\n".join(head).encode())
+    # The advisory block goes after the listing, so the budget keeps room for it.
+    size = len("\n".join([*head, *advisory]).encode())
     shown = 0
     for number, line in enumerate(lines, start=1):
         block = rule_block(number, line, acting=acting, interfaces=report.interfaces.get(line.row.group_id, ()))
@@ -585,6 +602,7 @@ def sweep_notification(report: SweepReport) -> Notification | None:
             "credentials for this account:",
             f"    python -m remediator scan --region {report.region}",
         ]
+    listing += advisory
     foot = [
         "",
         f"To opt a group out: tag it {MODE_TAG}=ignore (or notify), optionally with {EXPIRES_TAG}=YYYY-MM-DD so "
@@ -597,6 +615,31 @@ def sweep_notification(report: SweepReport) -> Notification | None:
         attributes={"mode": report.sweep_mode.value, "action": "sweep"},
         chat=sweep_chat(report),
     )
+
+
+def advisory_count(report: SweepReport) -> str:
+    """`1 rule opens`, `2 rules open`: the subject and verb of the advisory sentence."""
+    return counted(len(report.advisories), "rule") + (" opens" if len(report.advisories) == 1 else " open")
+
+
+def advisory_block(report: SweepReport) -> list[str]:
+    """The sweep message's advisory findings: their exact count, then the first ones by group; empty when none."""
+    if not report.advisories:
+        return []
+    shown = report.advisories[:LISTED_ADVISORIES]
+    block = [
+        "",
+        f"Advisory, not acted on: {advisory_count(report)} a risky port to broad internal "
+        "sources (a wide range of non-public address space; REMEDIATOR_ADVISORY_PREFIX). The sweep never changes "
+        "them, whatever its mode; restrict each to the addresses that need it.",
+        *(f"- {row.group_id} ({row.group_name}): {row.ports} from {row.source}" for row in shown),
+    ]
+    if len(report.advisories) > len(shown):
+        block.append(
+            f"... and {len(report.advisories) - len(shown)} more, not listed here: "
+            f"python -m remediator scan --region {report.region} --advisory"
+        )
+    return block
 
 
 def would_text(row: Row) -> str:
@@ -799,6 +842,10 @@ def sweep_chat(report: SweepReport) -> dict[str, Any]:
         text.append(f"... and {counted(len(lines) - len(shown), 'more risky rule')} (see the e-mail).")
     if not report.scan_complete:
         text.append("The scan stopped early (time budget): the next sweep reads the rest.")
+    if report.advisories:
+        text.append(
+            f"Advisory, not acted on: {advisory_count(report)} a risky port to broad internal sources (see the e-mail)."
+        )
     steps = [
         f"Restore `{line.row.ports} from {line.row.source}` in `{line.row.group_id}` only if it is needed: "
         f"`{restore_command(line.entry, line.row.group_id, line.row.region)}`"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from remediator.model import ALL_PORTS, IpNetwork, PortRange, Risk, RuleEntry, SourceKind
+from remediator.model import ALL_PORTS, IpNetwork, PortRange, Risk, RuleEntry, SourceKind, network_of
 
 # Address space that is not reachable from the internet: a network wholly inside it is never "open".
 NON_PUBLIC_NETWORKS: tuple[IpNetwork, ...] = tuple(
@@ -71,6 +72,8 @@ def normalize_protocol(raw: str | int | None) -> str:
     return PROTOCOL_NAMES.get(text, text)
 
 
+# Cached: a sweep asks it of the same few networks in thousands of rules.
+@functools.lru_cache(maxsize=4096)
 def is_non_public(network: IpNetwork) -> bool:
     """Whether the network lies wholly inside one block of non-public address space."""
     return any(
@@ -121,11 +124,18 @@ def open_source_reason(
 
 def cidr_is_open(cidr: str, thresholds: OpenThresholds) -> bool:
     """Whether a CIDR, read leniently, is open to the internet; False when it is not a CIDR."""
-    try:
-        network = ipaddress.ip_network(cidr.strip(), strict=False)
-    except ValueError:
-        return False
-    return network_is_open(network, thresholds)
+    network = network_of(cidr)
+    return network is not None and network_is_open(network, thresholds)
+
+
+def exposed_ports(entry: RuleEntry, risky_ports: tuple[PortRange, ...]) -> tuple[PortRange, ...]:
+    """The risky ports an entry lets traffic in to; none for a protocol without ports of its own or a bad range."""
+    if entry.protocol not in TRAFFIC_PROTOCOLS:
+        return ()
+    ports = entry_ports(entry)
+    if ports is None:
+        return ()
+    return tuple(risky for risky in risky_ports if risky.overlaps(ports))
 
 
 def assess(
@@ -135,15 +145,67 @@ def assess(
     prefix_lists: Mapping[str, PrefixListInfo],
 ) -> Risk | None:
     """The risk of one ingress entry: a risky port reachable from the internet, or None."""
-    if entry.protocol not in TRAFFIC_PROTOCOLS:
-        return None
-    ports = entry_ports(entry)
-    if ports is None:
-        return None
-    exposed = tuple(risky for risky in risky_ports if risky.overlaps(ports))
+    exposed = exposed_ports(entry, risky_ports)
     if not exposed:
         return None
     source_reason = open_source_reason(entry, thresholds, prefix_lists)
+    if source_reason is None:
+        return None
+    port_text = ", ".join(str(port) for port in exposed)
+    return Risk(ports=exposed, reason=f"{entry.ports_text()} exposes risky port {port_text}; {source_reason}")
+
+
+# IPv6 has 96 more bits than IPv4; the advisory limit is written as an IPv4 prefix, and for IPv6 it is shifted by 32
+# (the default /16 gives /48). /48 is the block RFC 4193 gives one site's unique local addresses, so an IPv6 source
+# counts when it spans a whole site's ULA or more (fc00::/7, fd00::/8), as 10.0.0.0/16 does; one VPC's /56 does not.
+# Leaving IPv6 out would stay silent on SSH open to every unique local address, which a careful reader would expect
+# to be flagged as 10.0.0.0/8 is.
+ADVISORY_IPV6_OFFSET = 32
+
+
+def broad_internal(network: IpNetwork, advisory_prefix: int) -> bool:
+    """Whether a network is a wide range of non-public space: prefix at most the limit (+32 for IPv6)."""
+    limit = advisory_prefix if network.version == 4 else advisory_prefix + ADVISORY_IPV6_OFFSET
+    return network.prefixlen <= limit and is_non_public(network)
+
+
+def broad_internal_reason(
+    entry: RuleEntry, advisory_prefix: int, prefix_lists: Mapping[str, PrefixListInfo]
+) -> str | None:
+    """Why the entry's source is a broad internal range, or None when it is not (security groups never are)."""
+    source = entry.source
+    if source.kind in (SourceKind.IPV4, SourceKind.IPV6):
+        network = source.network()
+        if network is None or not broad_internal(network, advisory_prefix):
+            return None
+        return f"source {source.value} spans /{network.prefixlen} of non-public address space"
+    if source.kind == SourceKind.PREFIX_LIST:
+        info = prefix_lists.get(source.value)
+        # AWS-managed lists hold AWS's own service ranges, as for `assess`: not a choice of the group's owner.
+        if info is None or info.aws_managed:
+            return None
+        broad = [
+            cidr for cidr in info.cidrs if (network := network_of(cidr)) and broad_internal(network, advisory_prefix)
+        ]
+        if broad:
+            return f"prefix list {source.value} contains {', '.join(broad)}, broad non-public address space"
+    return None
+
+
+def assess_advisory(
+    entry: RuleEntry,
+    risky_ports: tuple[PortRange, ...],
+    thresholds: OpenThresholds,
+    prefix_lists: Mapping[str, PrefixListInfo],
+    *,
+    advisory_prefix: int,
+) -> Risk | None:
+    """The advisory of one entry: a risky port open to a broad internal range, and not risky already; else None."""
+    exposed = exposed_ports(entry, risky_ports)
+    # A risky entry is acted on as such; an advisory never repeats it (a prefix list may hold both kinds of range).
+    if not exposed or assess(entry, risky_ports, thresholds, prefix_lists) is not None:
+        return None
+    source_reason = broad_internal_reason(entry, advisory_prefix, prefix_lists)
     if source_reason is None:
         return None
     port_text = ", ".join(str(port) for port in exposed)

@@ -15,6 +15,8 @@ from remediator.sources import parse_sources
 
 # The tag whose value names the team of a group, by default: the SNS message attribute `contact`.
 DEFAULT_CONTACT_TAG = "remediator:contact"
+# The guidance asks SSH to be restricted "to some extent" even without a public address: a /16 or wider is not.
+DEFAULT_ADVISORY_PREFIX = 16
 
 
 class SettingsError(ValueError):
@@ -39,6 +41,12 @@ class Settings(BaseModel):
     security_hub: bool = False
     outcome_events: bool = True
     contact_tag: str = DEFAULT_CONTACT_TAG
+    # Risky ports open to a non-public range this wide (prefix length at most this) are advisory findings.
+    advisory_prefix: int = DEFAULT_ADVISORY_PREFIX
+    # ARN patterns (`*` matches any run of characters) of principals whose calls are judged in notify mode.
+    trusted_principals: tuple[str, ...] = ()
+    # The DynamoDB table that remembers re-openings and notices between invocations; None: nothing remembered.
+    state_table: str | None = None
 
     def default_policy(self) -> GroupPolicy:
         """The policy of a group without remediator tags (or whose exception has ended)."""
@@ -71,6 +79,9 @@ class Variables(BaseModel):
     security_hub: str = ""
     outcome_events: str = ""
     contact_tag: str = ""
+    advisory_prefix: str = ""
+    trusted_principals: str = ""
+    state_table: str = ""
 
 
 def variable_name(field: str) -> str:
@@ -146,6 +157,19 @@ def parse_prefix(name: str, raw: str, default: int, family_bits: int) -> int:
     return int(text)
 
 
+def parse_principal_patterns(name: str, raw: str) -> tuple[str, ...]:
+    """ARN patterns separated by commas or spaces, each an ARN (`arn:...`) where `*` matches any characters."""
+    patterns = tuple(part for part in raw.replace(",", " ").split() if part)
+    for pattern in patterns:
+        if not pattern.startswith("arn:") or pattern.count(":") < 5:
+            raise SettingsError(
+                f"{name}: {pattern!r} is not an ARN pattern such as arn:aws:iam::123456789012:role/deploy-*"
+            )
+        if pattern.replace("*", "") in ("arn:::::", "arn:aws:iam:::", "arn:aws:sts:::"):
+            raise SettingsError(f"{name}: {pattern!r} would trust every principal; name the pipeline's role")
+    return patterns
+
+
 def unknown_variable(env: Mapping[str, str]) -> str | None:
     """Why a REMEDIATOR_* variable that is not a setting is refused (a typo would otherwise fall back silently)."""
     for name in sorted(env):
@@ -191,6 +215,9 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         security_hub=parse_bool(name("security_hub"), raw.security_hub),
         outcome_events=parse_bool(name("outcome_events"), raw.outcome_events, default=True),
         contact_tag=parse_tag_key(name("contact_tag"), raw.contact_tag, DEFAULT_CONTACT_TAG),
+        advisory_prefix=parse_prefix(name("advisory_prefix"), raw.advisory_prefix, DEFAULT_ADVISORY_PREFIX, 32),
+        trusted_principals=parse_principal_patterns(name("trusted_principals"), raw.trusted_principals),
+        state_table=raw.state_table.strip() or None,
     )
 
 

@@ -13,11 +13,11 @@ from botocore.exceptions import ClientError
 from remediator import integrations
 from remediator import report as reporting
 from remediator.effects import CONNECT_TIMEOUT_SECONDS, GROUP_GONE, READ_TIMEOUT_SECONDS, Aws, error_code
-from remediator.engine import CLOSING, Planned, act, reported_only, with_rule_ids
-from remediator.inventory import GroupScan, row_of, rule_order, scan_region
+from remediator.engine import CLOSING, Planned, act_by_content, reported_only
+from remediator.inventory import GroupScan, Row, advisory_rows, row_of, rule_order, scan_region
 from remediator.log import log_event, log_warning
 from remediator.metrics import emit
-from remediator.model import ACTING_MODES, Mode, Outcome, RuleEntry
+from remediator.model import ACTING_MODES, Mode, Outcome
 from remediator.report import SweepLine, SweepReport, count_by_action
 from remediator.settings import Settings
 
@@ -59,18 +59,10 @@ def sweep(
     if not inventory.complete:
         log_warning("sweep scan stopped early", region=inventory.region, groups_read=inventory.groups_scanned)
     acting = settings.sweep_mode in ACTING_MODES
-    current = CurrentRules(aws, [found.group.group_id for found in inventory.findings if closes_rules(found)])
     lines: list[SweepLine] = []
     for found in inventory.findings:
         if acting:
-            group_lines = act_on(
-                found,
-                inventory.region,
-                settings.dry_run,
-                aws,
-                current=current,
-                out_of_time=out_of_time,
-            )
+            group_lines = act_on(found, inventory.region, settings.dry_run, aws, out_of_time=out_of_time)
         else:
             group_lines = left_alone(found, inventory.region)
         for line in group_lines:
@@ -86,7 +78,11 @@ def sweep(
         scan_complete=inventory.complete,
         acted_at=now,
         interfaces={found.group.group_id: found.interfaces for found in inventory.findings},
+        # Only reported: the loop above, the one place the sweep acts, reads `inventory.findings` alone.
+        advisories=tuple(advisory_rows(inventory)),
     )
+    for row in report.advisories:
+        log_advisory(row)
     notified = reporting.publish(reporting.sweep_notification(report), settings.topic_arn, aws, region=report.region)
     emit(reporting.metric_counts(Counter(line.outcome for line in report.lines)), settings.sweep_mode.value, now)
     result = summary(report, notified)
@@ -108,28 +104,6 @@ def left_alone(found: GroupScan, region: str) -> list[SweepLine]:
     ]
 
 
-class CurrentRules:
-    """The ingress rules, with their ids, of the groups with rules to close, in the sweep's order of groups.
-
-    They are described a batch of groups at a time (one call per batch, not one per group), when the sweep comes to
-    the first group of a batch: groups left for the next sweep, or a dry run, cost no call.
-    """
-
-    def __init__(self, aws: Aws, group_ids: list[str]) -> None:
-        self.aws = aws
-        self.order = group_ids
-        self.position = {group_id: index for index, group_id in enumerate(group_ids)}
-        self.known: dict[str, tuple[RuleEntry, ...]] = {}
-
-    def of(self, group_id: str) -> tuple[RuleEntry, ...]:
-        """The group's ingress rules, describing its batch of groups on first use."""
-        if group_id not in self.known:
-            start = self.position.get(group_id)
-            batch = [group_id] if start is None else self.order[start : start + self.aws.GROUP_IDS_PER_RULES_CALL]
-            self.known.update(self.aws.ingress_rules_of(batch))
-        return self.known[group_id]
-
-
 def closes_rules(found: GroupScan) -> bool:
     """Whether the group's policy closes any of its risky rules."""
     return any(plan.decision.action in CLOSING for plan in found.plans)
@@ -141,10 +115,9 @@ def act_on(
     dry_run: bool,
     aws: Aws,
     *,
-    current: CurrentRules,
     out_of_time: Callable[[], bool],
 ) -> list[SweepLine]:
-    """The group's policy applied as the handler applies it: rule ids from the batched describe, then act's calls."""
+    """The group's policy applied as the handler applies it: narrowing first, then one revoke by content."""
     plans = sorted(found.plans, key=rule_order)
     closing = closes_rules(found)
     if closing and out_of_time():
@@ -152,9 +125,7 @@ def act_on(
             SweepLine(row=row_of(region, found, plan), outcome=deferred_or_kept(plan), details=()) for plan in plans
         ]
     try:
-        if closing and not dry_run:
-            plans = with_rule_ids(plans, found.group.group_id, aws, current=current.of(found.group.group_id))
-        findings = act(found.group, plans, dry_run, aws)
+        findings = act_by_content(found.group, plans, dry_run, aws)
     except ClientError as error:
         # One group the remediator may not change (say, by an SCP) must not stop the sweep of the others.
         gone = error_code(error) in GROUP_GONE
@@ -186,16 +157,7 @@ def log_finding(line: SweepLine, sweep_mode: Mode) -> None:
     row = line.row
     log_event(
         "sweep finding",
-        region=row.region,
-        group_id=row.group_id,
-        group_name=row.group_name,
-        vpc_id=row.vpc_id,
-        attached=row.attached,
-        protocol=row.protocol,
-        ports=row.ports,
-        source=row.source,
-        reason=row.risk,
-        mode=row.mode,
+        **row.log_fields(),
         action=row.action,
         would=row.would,
         sweep_mode=sweep_mode.value,
@@ -223,5 +185,16 @@ def summary(report: SweepReport, notified: bool) -> dict[str, Any]:
         "by_action": count_by_action(rows),
         "by_outcome": dict(sorted(Counter(line.outcome.value for line in report.lines).items())),
         "failed": sorted({line.row.group_id for line in report.lines if line.outcome == Outcome.FAILED}),
+        "advisory_rules": len(report.advisories),
+        # The first ones only, to keep the result (and the outcome event that carries it) small; the count is exact.
+        "advisory": [
+            {"group_id": row.group_id, "ports": row.ports, "source": row.source}
+            for row in report.advisories[: reporting.LISTED_ADVISORIES]
+        ],
         "notified": notified,
     }
+
+
+def log_advisory(row: Row) -> None:
+    """One log line per advisory finding: a risky port open to a broad internal range, never acted on."""
+    log_event("sweep advisory", **row.log_fields(), outcome=row.would)

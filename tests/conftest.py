@@ -15,6 +15,7 @@ from moto import mock_aws
 from remediator.cli import cloudtrail
 from remediator.effects import CLIENT_CONFIG, Aws
 from remediator.settings import Settings, current_settings, settings_from
+from remediator.state import KEY_ATTRIBUTE
 
 EVENTS_DIR = Path(__file__).parent / "events"
 REGION = "eu-west-1"
@@ -67,12 +68,23 @@ class World:
         sns = boto3.client("sns", region_name=REGION, config=CLIENT_CONFIG)
         securityhub = boto3.client("securityhub", region_name=REGION, config=CLIENT_CONFIG)
         events = boto3.client("events", region_name=REGION, config=CLIENT_CONFIG)
-        for client in (ec2, sns, securityhub, events):
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION, config=CLIENT_CONFIG)
+        for client in (ec2, sns, securityhub, events, self.dynamodb):
             client.meta.events.register("before-call", self.count_call)
-        self.aws = Aws(ec2=ec2, sns=sns, securityhub=securityhub, events=events)
+        self.aws = Aws(ec2=ec2, sns=sns, securityhub=securityhub, events=events, dynamodb=self.dynamodb)
 
     def count_call(self, model: Any, **_: Any) -> None:
         self.calls.append(model.name)
+
+    def state_table(self, name: str = "sg-remediator-state") -> str:
+        """The stack's state table, made on embedded AWS as the stack makes it (one string key, on demand)."""
+        self.dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return name
 
     def settings(self, **env: str) -> Settings:
         return settings_from({"REMEDIATOR_TOPIC_ARN": self.topic_arn, **env})

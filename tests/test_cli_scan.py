@@ -16,6 +16,7 @@ from remediator.cli import scan as scan_command
 from remediator.cli.main import main
 from remediator.effects import Aws
 from remediator.inventory import Inventory, scan_region
+from remediator.settings import current_settings
 
 SSH_WORLD: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 RDP_WIDE: dict[str, Any] = {
@@ -287,3 +288,121 @@ def test_a_region_scan_uses_the_shared_inventory(world: World) -> None:
     rows = scan_command.scan_rows(inventory, world.aws, ACCOUNT)
     assert [row.rule_id is not None for row in rows] == [True]
     assert "RevokeSecurityGroupIngress" not in world.calls
+
+
+SSH_INTERNAL: dict[str, Any] = {
+    "IpProtocol": "tcp",
+    "FromPort": 22,
+    "ToPort": 22,
+    "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+}
+RDP_VPC: dict[str, Any] = {
+    "IpProtocol": "tcp",
+    "FromPort": 3389,
+    "ToPort": 3389,
+    "IpRanges": [{"CidrIp": "10.0.0.0/16"}],
+}
+SSH_SUBNET: dict[str, Any] = {
+    "IpProtocol": "tcp",
+    "FromPort": 22,
+    "ToPort": 22,
+    "IpRanges": [{"CidrIp": "10.1.0.0/17"}],
+}
+
+
+def test_only_advisory_findings_leave_the_exit_status_0_and_are_listed_only_with_advisory(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jump = world.group("jump")
+    world.authorize(jump, [SSH_INTERNAL, SSH_SUBNET])
+
+    status, out, err = scan(capsys)
+    assert status == 0
+    assert "10.0.0.0/8" not in out
+    assert out.strip().startswith("0 risky rules in 0 of ")
+    assert err == (
+        "note: 1 advisory finding (risky ports open to a broad internal range) not shown; --advisory lists them\n"
+    )
+
+    status, out, err = scan(capsys, "--advisory")
+    assert status == 0
+    assert err == ""
+    lines = out.strip().splitlines()
+    assert lines[0] == "Advisory: risky ports open to a broad internal range, not acted on"
+    [row] = [line for line in lines if line.startswith(jump)]
+    assert "tcp/22" in row
+    assert "10.0.0.0/8" in row
+    assert row.endswith("advisory: not acted on")
+    assert "10.1.0.0/17" not in out
+    assert lines[-1].endswith("; 1 advisory finding (broad internal sources, not acted on)")
+    assert "RevokeSecurityGroupIngress" not in world.calls
+
+
+def test_the_advisory_prefix_setting_narrows_what_counts_and_a_bad_one_is_a_one_line_error(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.authorize(world.group("jump"), [SSH_INTERNAL, RDP_VPC])
+
+    monkeypatch.setenv("REMEDIATOR_ADVISORY_PREFIX", "8")
+    _, out, _ = scan(capsys, "--advisory", "--format", "json")
+    assert [(row["ports"], row["source"]) for row in json.loads(out)["advisory"]] == [("tcp/22", "10.0.0.0/8")]
+
+    monkeypatch.setenv("REMEDIATOR_ADVISORY_PREFIX", "33")
+    current_settings.cache_clear()
+    status, out, err = scan(capsys, "--advisory")
+    assert status == 2
+    assert out == ""
+    assert err == "error: REMEDIATOR_ADVISORY_PREFIX: '33' is not a prefix length from 0 to 32\n"
+
+
+def test_the_json_output_lists_advisory_findings_apart_with_every_field_and_the_exit_status_of_the_risky_rows(
+    world: World, groups: Groups, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jump = world.group("jump", {"remediator:mode": "revoke"})
+    world.authorize(jump, [SSH_INTERNAL])
+
+    status, out, _ = scan(capsys, "--format", "json")
+    plain = json.loads(out)
+    assert status == 1
+    assert "advisory" not in plain
+    assert "advisory_rules" not in plain["summary"]
+
+    status, out, _ = scan(capsys, "--format", "json", "--advisory")
+    data = json.loads(out)
+    assert status == 1
+    assert data["rows"] == plain["rows"]
+    [advisory] = data["advisory"]
+    assert set(advisory) == JSON_ROW_FIELDS
+    assert advisory["group_id"] == jump
+    assert advisory["rule_id"].startswith("sgr-")
+    assert (advisory["ports"], advisory["source"], advisory["severity"]) == ("tcp/22", "10.0.0.0/8", "LOW")
+    assert (advisory["mode"], advisory["action"], advisory["would"]) == ("revoke", "none", "advisory: not acted on")
+    assert "non-public address space" in advisory["risk"]
+    assert data["summary"]["advisory_rules"] == 1
+    assert data["summary"]["risky_rules"] == 3
+
+
+def test_advisory_rows_follow_the_risky_ones_in_csv_and_are_left_out_of_asff_and_ocsf_with_a_note(
+    world: World, groups: Groups, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.authorize(world.group("jump"), [SSH_INTERNAL])
+
+    _, out, _ = scan(capsys, "--format", "csv", "--advisory")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [row["severity"] for row in rows] == ["HIGH", "HIGH", "MEDIUM", "LOW"]
+    assert rows[-1]["would"] == "advisory: not acted on"
+
+    for output_format in ("asff", "ocsf"):
+        status, out, err = scan(capsys, "--format", output_format, "--advisory")
+        assert status == 1
+        assert len(json.loads(out)) == 3
+        assert err == (
+            f"note: 1 advisory finding (risky ports open to a broad internal range) left out of {output_format}, "
+            "which holds failed checks only; --format json or csv lists them\n"
+        )
+
+
+def test_advisory_with_org_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = scan(capsys, "--advisory", "--org", "--role-name", "scan")
+    assert status == 2
+    assert err == "error: --advisory is not supported with --org yet: scan each account with --advisory\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -185,3 +186,63 @@ def test_the_replacement_permission_keeps_protocol_ports_and_description() -> No
         "IpProtocol": "-1",
         "PrefixListIds": [{"PrefixListId": "pl-0123456789abcdef0", "Description": "all"}],
     }
+
+
+# The state table's calls, on embedded DynamoDB.
+
+OPENING = "opened#sg-1#tcp#22-22#ipv4#0.0.0.0/0"
+BY = "arn:aws:sts::123456789012:assumed-role/deploy/session"
+
+
+def test_each_opening_of_a_rule_in_its_window_counts_one_more_in_one_call(world: World) -> None:
+    table = world.state_table()
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    counts = []
+    for hours in (0, 1, 23):
+        world.calls.clear()
+        counts.append(
+            world.aws.count_opening(table, OPENING, start + timedelta(hours=hours), principal=BY, user_agent="ua")
+        )
+        assert world.calls == ["UpdateItem"]
+    assert counts == [1, 2, 3]
+    item = world.dynamodb.get_item(TableName=table, Key={"key": {"S": OPENING}})["Item"]
+    assert item["last_by"] == {"S": BY}
+    assert item["last_agent"] == {"S": "ua"}
+    # Every write sets the TTL, past the window: DynamoDB deletes the item once nothing opens the rule for a while.
+    assert int(item["expires_at"]["N"]) > int((start + timedelta(hours=23 + 24)).timestamp())
+
+
+def test_an_opening_after_the_window_starts_the_count_again(world: World) -> None:
+    table = world.state_table()
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert world.aws.count_opening(table, OPENING, start, principal=BY, user_agent=None) == 1
+    assert world.aws.count_opening(table, OPENING, start + timedelta(hours=2), principal=BY, user_agent=None) == 2
+    world.calls.clear()
+    assert world.aws.count_opening(table, OPENING, start + timedelta(hours=25), principal=BY, user_agent=None) == 1
+    assert world.calls == ["UpdateItem", "UpdateItem"]
+    assert world.aws.count_opening(table, OPENING, start + timedelta(hours=26), principal=BY, user_agent=None) == 2
+
+
+def test_rules_are_counted_each_under_its_own_key(world: World) -> None:
+    table = world.state_table()
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert world.aws.count_opening(table, OPENING, now, principal=BY, user_agent=None) == 1
+    assert world.aws.count_opening(table, OPENING + "x", now, principal=BY, user_agent=None) == 1
+
+
+def test_the_first_notice_under_a_key_is_first_and_the_next_is_not(world: World) -> None:
+    table = world.state_table()
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert world.aws.first_notice(table, "noticed#sg-1#2026-12-01", now) is True
+    assert world.aws.first_notice(table, "noticed#sg-1#2026-12-01", now) is False
+    assert world.aws.first_notice(table, "noticed#sg-1#2026-12-02", now) is True
+    item = world.dynamodb.get_item(TableName=table, Key={"key": {"S": "noticed#sg-1#2026-12-01"}})["Item"]
+    assert int(item["expires_at"]["N"]) > int(now.timestamp())
+
+
+def test_a_missing_table_is_raised_not_taken_for_a_first_opening(world: World) -> None:
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with pytest.raises(ClientError):
+        world.aws.count_opening("no-such-table", OPENING, now, principal=BY, user_agent=None)
+    with pytest.raises(ClientError):
+        world.aws.first_notice("no-such-table", "noticed#sg-1#2026-12-01", now)

@@ -26,6 +26,7 @@ SERVICES = {
     "BatchUpdateFindings": "securityhub",
     "GetFindings": "securityhub",
     "PutEvents": "events",
+    "UpdateItem": "dynamodb",
 }
 
 
@@ -106,7 +107,12 @@ def test_what_the_remediator_calls_on_embedded_aws_is_all_declared(world: World,
     )["PrefixList"]["PrefixListId"]
     group_id = world.group(tags={MODE_TAG: "narrow", ALLOWED_CIDRS_TAG: f"203.0.113.0/24 {office}"})
     event = world.open_event(group_id, [SSH_WORLD], rule_ids=False, template=cloudtrail.OLD_FORMAT_TEMPLATE)
-    everything_on = {"REMEDIATOR_SECURITY_HUB": "true", "REMEDIATOR_OUTCOME_EVENTS": "true"}
+    everything_on = {
+        "REMEDIATOR_SECURITY_HUB": "true",
+        "REMEDIATOR_OUTCOME_EVENTS": "true",
+        "REMEDIATOR_STATE_TABLE": world.state_table(),
+    }
+    world.calls.clear()
     remediate(event, world.settings(**everything_on), world.aws, datetime.now(UTC))
     event_path = set(world.calls)
     world.calls.clear()
@@ -116,5 +122,5 @@ def test_what_the_remediator_calls_on_embedded_aws_is_all_declared(world: World,
     )
     assert event_path | set(world.calls) <= set(PERMISSIONS)
     assert {"RevokeSecurityGroupIngress", "AuthorizeSecurityGroupIngress", "Publish"} <= event_path
-    assert {"BatchImportFindings", "BatchUpdateFindings", "PutEvents"} <= event_path
+    assert {"BatchImportFindings", "BatchUpdateFindings", "PutEvents", "UpdateItem"} <= event_path
     assert {"GetFindings", "BatchImportFindings", "BatchUpdateFindings", "PutEvents"} <= set(world.calls)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from remediator.model import Action, Mode, RuleEntry, Source, SourceKind
-from remediator.policy import decide, near_miss_tag_notes, parse_expiry, policy_from_tags
+from remediator.policy import decide, near_miss_tag_notes, parse_expiry, policy_from_tags, trusted_pattern
 from remediator.risk import OpenThresholds, PrefixListInfo
 from remediator.settings import settings_from
 
@@ -186,3 +186,39 @@ def test_a_tag_key_that_differs_only_in_case_or_spaces_is_noted_as_not_read(
 def test_the_note_on_a_misspelt_tag_key_reaches_the_policy_whatever_else_the_tags_say(tags: dict[str, str]) -> None:
     policy = policy_from_tags(tags, settings_from({}).default_policy(), NOW)
     assert any("is not read: tag keys are exact" in note for note in policy.notes)
+
+
+# Trusted principals (REMEDIATOR_TRUSTED_PRINCIPALS): which callers a pattern trusts.
+
+PIPELINE_ROLE = "arn:aws:iam::123456789012:role/infra-pipeline"
+
+
+@pytest.mark.parametrize(
+    ("principal", "patterns", "expected"),
+    [
+        (PIPELINE_ROLE, (PIPELINE_ROLE,), PIPELINE_ROLE),
+        ("arn:aws:sts::123456789012:assumed-role/infra-pipeline/1733043600", (PIPELINE_ROLE,), PIPELINE_ROLE),
+        (
+            "arn:aws:sts::123456789012:assumed-role/infra-pipeline-prod/s",
+            ("arn:aws:iam::123456789012:role/infra-*",),
+            "arn:aws:iam::123456789012:role/infra-*",
+        ),
+        (
+            "arn:aws:sts::123456789012:assumed-role/infra-pipeline/s",
+            ("arn:aws:sts::123456789012:assumed-role/infra-pipeline/*",),
+            "arn:aws:sts::123456789012:assumed-role/infra-pipeline/*",
+        ),
+        # The same role name in another account is another principal.
+        ("arn:aws:sts::999999999999:assumed-role/infra-pipeline/s", (PIPELINE_ROLE,), None),
+        ("arn:aws:iam::123456789012:user/alice", (PIPELINE_ROLE,), None),
+        # A pattern matches the whole ARN, not a part of it.
+        ("arn:aws:iam::123456789012:role/infra-pipeline-copy", (PIPELINE_ROLE,), None),
+        ("arn:aws:iam::123456789012:role/Infra-Pipeline", (PIPELINE_ROLE,), None),
+        (None, (PIPELINE_ROLE,), None),
+        (PIPELINE_ROLE, (), None),
+    ],
+)
+def test_a_pattern_trusts_exactly_the_principals_it_names(
+    principal: str | None, patterns: tuple[str, ...], expected: str | None
+) -> None:
+    assert trusted_pattern(principal, patterns) == expected

@@ -88,6 +88,29 @@ def test_an_event_of_another_account_is_refused_naming_both_accounts(world: Worl
     assert OPEN_SSH in world.ingress(group_id)
 
 
+@pytest.mark.parametrize(
+    ("region", "account"),
+    [("...", ACCOUNT), (REGION, 12345), ("...", "..."), ("EU West 1", "123")],
+    ids=["redacted-region", "short-account", "both-redacted", "neither-a-name"],
+)
+def test_a_region_or_account_that_is_not_one_is_taken_as_unknown_and_the_hole_closed(
+    world: World, region: object, account: object
+) -> None:
+    # As in the streamalert records of tests/events: values redacted to "...", an integer account.
+    group_id = world.group()
+    event = world.open_event(group_id, [SSH_WORLD])
+    event["region"] = event["detail"]["awsRegion"] = region
+    event["account"] = event["detail"]["recipientAccountId"] = account
+
+    result = run(world, event)
+
+    assert result["status"] == "remediated"
+    assert OPEN_SSH not in world.ingress(group_id)
+    assert any("is not one, so it was taken as this remediator's own" in note for note in result["notes"])
+    [message] = world.messages()
+    assert "so it was taken as this remediator's own" in message["body"]
+
+
 def test_the_home_comes_from_the_context_arn_and_else_from_aws_region(monkeypatch: pytest.MonkeyPatch) -> None:
     arn = SimpleNamespace(invoked_function_arn="arn:aws-cn:lambda:cn-north-1:111122223333:function:f")
     assert handler_module.home_of(arn) == Home(region="cn-north-1", account="111122223333")

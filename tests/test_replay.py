@@ -578,3 +578,27 @@ def test_redrive_says_a_group_the_account_does_not_have_does_not_exist_there(
     assert status == 0
     assert f"  ignored: {not_there(group_id, f'account {ACCOUNT} region {REGION}')}\n" in out
     assert out.endswith("\n1 message: 1 handled, 0 failed; 1 deleted, 0 left in the queue\n")
+
+
+def test_an_attachment_event_is_handled_as_the_lambda_handles_it_not_ignored(endpoint: str, tmp_path: Path) -> None:
+    account = Account(endpoint)
+    group_id, _ = account.opened_group()
+    vpc_id = account.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["VpcId"]
+    subnet_id = account.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    interface = account.ec2.create_network_interface(SubnetId=subnet_id, Groups=[group_id])["NetworkInterface"]
+    event = load_event("constructed-CreateNetworkInterface-cli-two-groups.json")
+    record = event.get("detail", event)
+    record.update(awsRegion=REGION, recipientAccountId=ACCOUNT)
+    record["requestParameters"]["groupSet"] = {"items": [{"groupId": group_id}]}
+    record["responseElements"]["networkInterface"].update(
+        networkInterfaceId=interface["NetworkInterfaceId"], groupSet={"items": [{"groupId": group_id}]}
+    )
+
+    finished = replay(endpoint, saved(tmp_path, event), env={"REMEDIATOR_SWEEP_MODE": "revoke"})
+
+    assert finished.returncode == 0, finished.stderr
+    # The sweep mode acts: the rules the group already had are judged as the sweep judges them.
+    assert account.ingress(group_id) == {(443, "0.0.0.0/0")}
+    assert f"{group_id}: remediated" in finished.stdout
+    assert "tcp/22 from 0.0.0.0/0" in finished.stdout
+    assert "ignored" not in finished.stdout

@@ -7,7 +7,14 @@ import ipaddress
 import pytest
 
 from remediator.model import PortRange, RuleEntry, Source, SourceKind
-from remediator.risk import OpenThresholds, PrefixListInfo, assess, network_is_open, normalize_protocol
+from remediator.risk import (
+    OpenThresholds,
+    PrefixListInfo,
+    assess,
+    assess_advisory,
+    network_is_open,
+    normalize_protocol,
+)
 from remediator.sources import parse_source
 
 DEFAULT_PORTS = (PortRange(first=22, last=22), PortRange(first=3389, last=3389))
@@ -163,3 +170,88 @@ def test_multicast_and_reserved_space_is_never_open_however_narrow_the_threshold
 @pytest.mark.parametrize("cidr", ["223.255.255.0/24", "0.0.0.0/0", "::/0", "fe00::/9"])
 def test_public_space_beside_the_multicast_and_reserved_blocks_stays_open(cidr: str) -> None:
     assert network_is_open(ipaddress.ip_network(cidr), WIDE_OPEN)
+
+
+ADVISORY_LISTS = {
+    **PREFIX_LISTS,
+    "pl-000000000000000dd": PrefixListInfo(
+        prefix_list_id="pl-000000000000000dd", aws_managed=False, cidrs=("10.1.2.0/24", "192.168.0.0/16")
+    ),
+    "pl-000000000000000ee": PrefixListInfo(
+        prefix_list_id="pl-000000000000000ee", aws_managed=False, cidrs=("10.1.2.0/24", "198.51.100.7/32")
+    ),
+    "pl-000000000000000ff": PrefixListInfo(
+        prefix_list_id="pl-000000000000000ff", aws_managed=True, cidrs=("10.0.0.0/8",)
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "ports", "source", "advisory_prefix", "advisory"),
+    [
+        ("tcp", (22, 22), "10.0.0.0/8", 16, True),
+        ("tcp", (22, 22), "10.0.0.0/16", 16, True),
+        ("tcp", (22, 22), "10.1.0.0/17", 16, False),
+        ("tcp", (443, 443), "10.0.0.0/8", 16, False),
+        ("tcp", (3389, 3389), "192.168.0.0/16", 16, True),
+        ("udp", (20, 30), "100.64.0.0/10", 16, True),
+        ("-1", None, "172.16.0.0/12", 16, True),
+        ("icmp", (-1, -1), "10.0.0.0/8", 16, False),
+        ("tcp", (30, 20), "10.0.0.0/8", 16, False),
+        # Risky already, so acted on as such and never advisory.
+        ("tcp", (22, 22), "0.0.0.0/0", 16, False),
+        ("tcp", (22, 22), "52.0.0.0/8", 16, False),
+        # Public but narrower than the open threshold: neither risky nor internal.
+        ("tcp", (22, 22), "52.0.0.0/12", 16, False),
+        # Part public, part not: not wholly internal.
+        ("tcp", (22, 22), "172.0.0.0/10", 16, False),
+        # The edge of the setting: a prefix at most the limit counts, one bit longer does not.
+        ("tcp", (22, 22), "10.0.0.0/20", 20, True),
+        ("tcp", (22, 22), "10.0.0.0/21", 20, False),
+        ("tcp", (22, 22), "10.0.0.0/8", 8, True),
+        ("tcp", (22, 22), "10.0.0.0/8", 7, False),
+        ("tcp", (22, 22), "10.0.0.5/32", 32, True),
+        # IPv6 at the limit plus 32: a /48 by default.
+        ("tcp", (22, 22), "fc00::/7", 16, True),
+        ("tcp", (22, 22), "fd12:3456:789a::/48", 16, True),
+        ("tcp", (22, 22), "fd12:3456:789a:100::/56", 16, False),
+        ("tcp", (22, 22), "fd12:3456:789a:100::/56", 24, True),
+        ("tcp", (22, 22), "2600:1f18::/40", 16, False),
+        # Security groups never; customer prefix lists by their entries, AWS-managed ones never.
+        ("tcp", (22, 22), "sg-0123456789abcdef0", 32, False),
+        ("tcp", (22, 22), "pl-0000000000000000b", 16, True),
+        ("tcp", (22, 22), "pl-000000000000000dd", 16, True),
+        ("tcp", (22, 22), "pl-000000000000000ee", 16, False),
+        ("tcp", (22, 22), "pl-000000000000000ff", 16, False),
+        ("tcp", (22, 22), "pl-0000000000000000a", 16, False),
+        ("tcp", (22, 22), "pl-00000000000000ddd", 16, False),
+        ("tcp", (22, 22), "not-a-cidr", 32, False),
+    ],
+)
+def test_a_risky_port_open_to_a_broad_internal_range_is_advisory_unless_it_is_risky_already(
+    protocol: str, ports: tuple[int, int] | None, source: str, advisory_prefix: int, advisory: bool
+) -> None:
+    found = assess_advisory(
+        entry(protocol, ports, source), DEFAULT_PORTS, THRESHOLDS, ADVISORY_LISTS, advisory_prefix=advisory_prefix
+    )
+    assert (found is not None) == advisory
+
+
+def test_the_advisory_names_the_exposed_ports_and_the_internal_range() -> None:
+    found = assess_advisory(
+        entry("-1", None, "172.16.0.0/12"), DEFAULT_PORTS, THRESHOLDS, ADVISORY_LISTS, advisory_prefix=16
+    )
+    assert found is not None
+    assert found.ports == DEFAULT_PORTS
+    assert found.reason == (
+        "all traffic exposes risky port 22, 3389; source 172.16.0.0/12 spans /12 of non-public address space"
+    )
+
+
+def test_the_prefix_list_advisory_names_only_its_broad_internal_entries() -> None:
+    found = assess_advisory(
+        entry("tcp", (22, 22), "pl-000000000000000dd"), DEFAULT_PORTS, THRESHOLDS, ADVISORY_LISTS, advisory_prefix=16
+    )
+    assert found is not None
+    assert "192.168.0.0/16" in found.reason
+    assert "10.1.2.0/24" not in found.reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,10 +15,10 @@ from conftest import REGION, World
 
 from remediator import effects, handler
 from remediator import sweep as sweep_module
-from remediator.effects import Aws, RevokeResult
-from remediator.inventory import Row
-from remediator.model import Mode, Outcome
-from remediator.report import LISTED_RULES, SweepLine, SweepReport, sweep_notification
+from remediator.effects import Aws
+from remediator.inventory import Row, scan_region
+from remediator.model import Mode, Outcome, RuleEntry
+from remediator.report import LISTED_ADVISORIES, LISTED_RULES, SweepLine, SweepReport, sweep_notification
 from remediator.settings import current_settings
 from remediator.sweep import sweep
 
@@ -196,60 +196,107 @@ def test_an_acting_sweep_applies_each_groups_policy_as_the_handler_does(
     assert "Outcome:   left open (notify mode)" in message["body"]
 
 
-def test_an_acting_sweep_costs_one_describe_per_batch_and_a_revoke_per_group_it_closes(
+def test_an_acting_sweep_costs_one_revoke_per_group_it_closes_and_no_describe_of_rules(
     world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
 ) -> None:
     run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
 
-    # One describe gives the rule ids of both groups to close; groups come by id, and their calls in that order.
+    # The listing gives every rule's content, so no rule id is looked up; groups come by id, their calls in order.
     per_group = {
         groups.plain: ["RevokeSecurityGroupIngress"],
         groups.narrow: ["AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"],
     }
     acting = [call for group_id in sorted(per_group) for call in per_group[group_id]]
-    reads = ["DescribeSecurityGroups", "DescribeNetworkInterfaces", "DescribeSecurityGroupRules"]
+    reads = ["DescribeSecurityGroups", "DescribeNetworkInterfaces"]
     assert world.calls == [*reads, *acting, "Publish", "PutEvents"]
 
 
-def test_the_rule_ids_of_more_groups_than_a_batch_take_one_describe_per_batch(
+def revokes_sent(world: World) -> list[dict[str, Any]]:
+    """The parameters of every RevokeSecurityGroupIngress the world's EC2 client sends from now on."""
+    sent: list[dict[str, Any]] = []
+
+    def keep(params: dict[str, Any], **_: Any) -> None:
+        sent.append(json.loads(json.dumps(params)))
+
+    world.aws.ec2.meta.events.register("provide-client-params.ec2.RevokeSecurityGroupIngress", keep)
+    return sent
+
+
+SSH_WORLD_V6: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+RDP_WORLD: dict[str, Any] = {
+    "IpProtocol": "tcp",
+    "FromPort": 3389,
+    "ToPort": 3389,
+    "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "remote desktop"}],
+}
+
+
+def test_the_sweep_revokes_each_groups_rules_by_content_in_one_call_per_group(
     world: World, lambda_env: pytest.MonkeyPatch
 ) -> None:
-    lambda_env.setattr(Aws, "GROUP_IDS_PER_RULES_CALL", 2)
-    opened = [world.group(f"g{number}") for number in range(5)]
+    opened = [world.group(f"g{number}") for number in range(3)]
     for group_id in opened:
-        world.authorize(group_id, [SSH_WORLD, HTTPS_WORLD])
+        world.authorize(group_id, [SSH_WORLD, SSH_WORLD_V6, RDP_WORLD, HTTPS_WORLD])
+    sent = revokes_sent(world)
 
     result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
 
     assert all(world.ingress(group_id) == {("tcp", 443, 443, "0.0.0.0/0")} for group_id in opened)
-    assert result["by_outcome"] == {"revoked": 5}
-    describe, revoke = "DescribeSecurityGroupRules", "RevokeSecurityGroupIngress"
-    acting = [describe, revoke, revoke, describe, revoke, revoke, describe, revoke]
-    assert world.calls == ["DescribeSecurityGroups", "DescribeNetworkInterfaces", *acting, "Publish", "PutEvents"]
+    assert result["by_outcome"] == {"revoked": 9}
+    assert world.calls.count("RevokeSecurityGroupIngress") == len(opened)
+    assert "DescribeSecurityGroupRules" not in world.calls
+    assert [call["GroupId"] for call in sent] == sorted(opened)
+    for call in sent:
+        assert "SecurityGroupRuleIds" not in call
+        # By content only: a description is not part of what a revoke matches.
+        assert sorted(call["IpPermissions"], key=json.dumps) == sorted(
+            [
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+            ],
+            key=json.dumps,
+        )
 
 
-def test_a_failed_describe_of_rules_fails_its_group_and_the_next_group_is_tried_again(
-    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+def test_a_rule_gone_before_the_revoke_is_already_gone_and_the_groups_others_are_revoked(
+    world: World, lambda_env: pytest.MonkeyPatch
 ) -> None:
-    real_lookup = Aws.ingress_rules_of
-    asked: list[list[str]] = []
+    group_id = world.group("racing")
+    world.authorize(group_id, [SSH_WORLD, RDP_WORLD])
 
-    def ingress_rules_of(aws: Aws, group_ids: list[str]) -> dict[str, Any]:
-        asked.append(list(group_ids))
-        if len(asked) == 1:
-            error = {"Error": {"Code": "UnauthorizedOperation", "Message": "denied by an SCP"}}
-            raise ClientError(error, "DescribeSecurityGroupRules")  # type: ignore[arg-type]
-        return real_lookup(aws, group_ids)
+    # Someone closes tcp/22 by hand between the scan and the sweep's revoke.
+    def scan_then_close(*args: Any, **kwargs: Any) -> Any:
+        inventory = scan_region(*args, **kwargs)
+        world.ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[SSH_WORLD])
+        return inventory
 
-    lambda_env.setattr(Aws, "ingress_rules_of", ingress_rules_of)
+    lambda_env.setattr(sweep_module, "scan_region", scan_then_close)
 
     result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
 
-    first, second = sorted([groups.plain, groups.narrow])
-    assert asked == [[first, second], [second]]
-    assert result["failed"] == [first]
-    assert ("tcp", 22, 22, "0.0.0.0/0") in world.ingress(first)
-    assert ("tcp", 22, 22, "0.0.0.0/0") not in world.ingress(second)
+    assert world.ingress(group_id) == set()
+    assert result["by_outcome"] == {"already-gone": 1, "revoked": 1}
+    assert result["failed"] == []
+
+
+def test_rules_a_revoke_reports_unknown_are_already_gone(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    group_id = world.group("unknown")
+    world.authorize(group_id, [SSH_WORLD, RDP_WORLD])
+    entries = list(world.aws.describe_group(group_id, None).ingress)  # type: ignore[union-attr]
+    real_call = world.aws.ec2.revoke_security_group_ingress
+
+    # A VPC group's revoke answers success and lists what it did not find, as AWS does (moto raises instead).
+    def revoke(**params: Any) -> Any:
+        response = dict(real_call(GroupId=params["GroupId"], IpPermissions=params["IpPermissions"][1:]))
+        return {**response, "UnknownIpPermissions": [params["IpPermissions"][0]]}
+
+    monkeypatch.setattr(world.aws.ec2, "revoke_security_group_ingress", revoke)
+
+    gone = world.aws.revoke_entries_reporting(group_id, entries)
+
+    assert gone == {0}
+    assert len(world.ingress(group_id)) == 1
 
 
 def test_a_dry_run_sweep_changes_nothing_and_says_what_it_would_close(
@@ -285,15 +332,15 @@ def test_a_second_acting_sweep_finds_only_what_policy_leaves_open(
 def test_a_group_the_sweep_cannot_change_does_not_stop_the_others(
     world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
 ) -> None:
-    real_revoke = Aws.revoke
+    real_revoke = Aws.revoke_entries_reporting
 
-    def revoke(aws: Aws, group_id: str, rule_ids: tuple[str, ...]) -> RevokeResult:
+    def revoke(aws: Aws, group_id: str, entries: Sequence[RuleEntry]) -> frozenset[int]:
         if group_id == groups.plain:
             error = {"Error": {"Code": "UnauthorizedOperation", "Message": "denied by an SCP"}}
             raise ClientError(error, "RevokeSecurityGroupIngress")  # type: ignore[arg-type]
-        return real_revoke(aws, group_id, rule_ids)
+        return real_revoke(aws, group_id, entries)
 
-    lambda_env.setattr(Aws, "revoke", revoke)
+    lambda_env.setattr(Aws, "revoke_entries_reporting", revoke)
 
     result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
 
@@ -323,20 +370,18 @@ def test_out_of_time_the_sweep_leaves_the_rest_for_the_next_one(world: World, gr
     assert "1 rule left for the next sweep" in message["body"]
 
 
-def test_a_batch_of_groups_the_sweep_has_no_time_for_is_not_described(
-    world: World, groups: Groups, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(Aws, "GROUP_IDS_PER_RULES_CALL", 1)
+def test_a_group_the_sweep_has_no_time_for_costs_no_call(world: World, groups: Groups) -> None:
     ticks = itertools.count()
 
     def clock() -> float:
         return float(next(ticks))
 
     settings = world.settings(REMEDIATOR_SWEEP_MODE="revoke")
+    world.calls.clear()
     result = sweep(settings, world.aws, datetime.now(UTC), budget_seconds=1.5, clock=clock)
 
     assert result["by_outcome"]["deferred"] == 1
-    assert world.calls.count("DescribeSecurityGroupRules") == 1
+    assert world.calls.count("RevokeSecurityGroupIngress") == 1
 
 
 def test_the_listing_is_capped_and_says_how_to_see_the_rest(world: World, lambda_env: pytest.MonkeyPatch) -> None:
@@ -498,3 +543,105 @@ def test_the_sweep_writes_its_counts_as_embedded_metrics(
     assert metrics["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Mode"], []]
     assert metrics["RisksFound"] == metrics["RulesRevoked"] + metrics["RulesNarrowed"] + metrics["RulesLeftOpen"]
     assert metrics["RulesRevoked"] + metrics["RulesNarrowed"] >= 1
+
+
+SSH_INTERNAL: dict[str, Any] = {
+    "IpProtocol": "tcp",
+    "FromPort": 22,
+    "ToPort": 22,
+    "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+}
+
+
+def test_a_revoke_sweep_never_acts_on_an_advisory_rule_and_its_summary_counts_and_lists_it(
+    world: World, lambda_env: pytest.MonkeyPatch
+) -> None:
+    plain = world.group("plain")
+    world.authorize(plain, [SSH_WORLD, SSH_INTERNAL])
+    jump = world.group("jump")
+    world.authorize(jump, [SSH_INTERNAL])
+
+    result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    assert world.ingress(plain) == {("tcp", 22, 22, "10.0.0.0/8")}
+    assert world.ingress(jump) == {("tcp", 22, 22, "10.0.0.0/8")}
+    assert result["risky_rules"] == 1
+    assert result["by_outcome"] == {"revoked": 1}
+    assert result["advisory_rules"] == 2
+    assert sorted(result["advisory"], key=lambda item: item["group_id"]) == sorted(
+        (
+            {"group_id": plain, "ports": "tcp/22", "source": "10.0.0.0/8"},
+            {"group_id": jump, "ports": "tcp/22", "source": "10.0.0.0/8"},
+        ),
+        key=lambda item: item["group_id"],
+    )
+    [message] = world.messages()
+    body = message["body"]
+    assert (
+        "Advisory, not acted on: 2 rules open a risky port to broad internal sources (a wide range of non-public "
+        "address space; REMEDIATOR_ADVISORY_PREFIX). The sweep never changes them, whatever its mode;" in body
+    )
+    assert f"- {jump} (jump): tcp/22 from 10.0.0.0/8" in body
+    assert f"- {plain} (plain): tcp/22 from 10.0.0.0/8" in body
+    json.dumps(result)
+
+
+def test_advisory_rules_alone_send_no_message_and_the_result_still_counts_them(
+    world: World, lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jump = world.group("jump")
+    world.authorize(jump, [SSH_INTERNAL])
+
+    result = run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    assert world.ingress(jump) == {("tcp", 22, 22, "10.0.0.0/8")}
+    assert world.messages() == []
+    assert (result["status"], result["risky_rules"], result["advisory_rules"]) == ("clean", 0, 1)
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [advisory] = [line for line in logged if line["message"] == "sweep advisory"]
+    assert (advisory["group_id"], advisory["outcome"]) == (jump, "advisory: not acted on")
+
+
+def advisory_row(number: int) -> Row:
+    return Row(
+        region=REGION,
+        group_id=f"sg-{number:017x}",
+        group_name="internal",
+        vpc_id="vpc-00000000000000001",
+        attached=True,
+        protocol="tcp",
+        ports="tcp/22",
+        source="10.0.0.0/8",
+        risk="tcp/22 exposes risky port 22; source 10.0.0.0/8 spans /8 of non-public address space",
+        mode="revoke",
+        action="none",
+        would="advisory: not acted on",
+        narrow_to=(),
+        notes=(),
+    )
+
+
+def test_the_advisory_list_is_capped_in_the_result_and_the_message_and_the_count_stays_exact() -> None:
+    report = SweepReport(
+        account="123456789012",
+        region=REGION,
+        sweep_mode=Mode.NOTIFY,
+        dry_run=False,
+        groups_scanned=100,
+        lines=(big_line(0),),
+        advisories=tuple(advisory_row(number) for number in range(LISTED_ADVISORIES + 7)),
+    )
+
+    result = sweep_module.summary(report, notified=True)
+    message = sweep_notification(report)
+
+    assert result["advisory_rules"] == LISTED_ADVISORIES + 7
+    assert len(result["advisory"]) == LISTED_ADVISORIES
+    assert message is not None
+    assert message.body.count(": tcp/22 from 10.0.0.0/8") == LISTED_ADVISORIES
+    assert f"... and 7 more, not listed here: python -m remediator scan --region {REGION} --advisory" in message.body
+    assert message.chat is not None
+    assert (
+        f"Advisory, not acted on: {LISTED_ADVISORIES + 7} rules open a risky port to broad internal sources"
+        in message.chat["content"]["description"]
+    )

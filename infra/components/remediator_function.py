@@ -11,6 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.bundling import lambda_code
+from infra.components.state_table import StateTable
 from infra.iam import remediator_statements, wildcard_acknowledgments
 from infra.settings import Settings
 
@@ -67,6 +68,8 @@ class RemediatorFunction(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
+        # What the function remembers between invocations (re-opened rules, the day's notices of a group).
+        self.state = StateTable(self, "State")
         self.role = iam.Role(
             self,
             "Role",
@@ -75,7 +78,10 @@ class RemediatorFunction(Construct):
             description="sg-remediator: the calls remediator/permissions.py declares, and its own logs",
         )
         enabled = settings.enabled_settings()
-        for statement in remediator_statements(Stack.of(self), topic_arn=topic_arn, enabled=enabled):
+        table_arn = self.state.table.table_arn
+        for statement in remediator_statements(
+            Stack.of(self), topic_arn=topic_arn, state_table_arn=table_arn, enabled=enabled
+        ):
             self.role.add_to_policy(statement)
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -96,7 +102,7 @@ class RemediatorFunction(Construct):
             timeout=TIMEOUT,
             role=self.role,
             log_group=self.log_group,
-            environment=settings.lambda_environment(topic_arn=topic_arn),
+            environment=settings.lambda_environment(topic_arn=topic_arn, state_table=self.state.table.table_name),
             reserved_concurrent_executions=RESERVED_CONCURRENCY,
             retry_attempts=RETRY_ATTEMPTS,
             max_event_age=MAX_EVENT_AGE,
@@ -110,5 +116,5 @@ class RemediatorFunction(Construct):
             )
         )
         Validations.of(self.role).acknowledge(
-            *wildcard_acknowledgments(Stack.of(self), topic_arn=topic_arn, enabled=enabled)
+            *wildcard_acknowledgments(Stack.of(self), topic_arn=topic_arn, state_table_arn=table_arn, enabled=enabled)
         )

@@ -20,9 +20,9 @@ from remediator.cli.inputs import Part, expanded, read_parts, shown
 from remediator.cli.output import CliError, JsonList, aws_error_message, checked_region, is_aws_error, region_name
 from remediator.effects import CLIENT_CONFIG, Aws
 from remediator.events import SecurityGroupCall, Unreadable, is_scheduled, read_call
+from remediator.handler import handle_call
 from remediator.log import diverted
 from remediator.model import Outcome
-from remediator.remediate import remediate
 from remediator.report import OUTCOME_TEXT, STATUS_TEXT, Status
 from remediator.settings import Settings, settings_from
 
@@ -236,8 +236,9 @@ def region_for(label: str, call: SecurityGroupCall, override: str | None, fallba
     # The group lives where the call was made; the configured region is the fallback for records without one.
     if override:
         return override
-    if call.region:
-        return checked_region(call.region, f"{label}: the event's region")
+    # The command line is strict where the Lambda is lenient: a region that is not one is an error, not a guess.
+    if call.region or call.stated_region:
+        return checked_region(call.region or call.stated_region or "", f"{label}: the event's region")
     if not fallback:
         raise CliError(f"{label}: no region: the event names none; pass --region or set AWS_DEFAULT_REGION")
     return checked_region(fallback, "the configured region (AWS_DEFAULT_REGION or the profile's)")
@@ -379,7 +380,7 @@ class Failed:
 def attempt(job: Job, settings: Settings, aws: Aws) -> dict[str, Any] | Failed:
     """The handler's summary of the event (with its region), or Failed when AWS refused a call."""
     try:
-        summary = remediate(job.event, settings, aws, datetime.now(UTC))
+        summary = handle_call(job.event, settings, aws, datetime.now(UTC))
     except (ClientError, BotoCoreError, ValueError) as error:
         if not is_aws_error(error):
             raise
@@ -486,6 +487,10 @@ def notification_line(summary: Mapping[str, Any], settings: Settings) -> str:
         return f"  notification: published to {settings.topic_arn}"
     if all(f["outcome"] == Outcome.IGNORED for f in summary["findings"]):
         return "  notification: none (opt-outs are only logged)"
+    if summary.get("notice") == "already-sent":
+        return "  notification: none (the group was reported today already: once a group and day)"
+    if settings.topic_arn:
+        return "  notification: none (nothing to tell)"
     return "  notification: none sent (REMEDIATOR_TOPIC_ARN is not set)"
 
 
@@ -495,10 +500,21 @@ def human(call: SecurityGroupCall, summary: Mapping[str, Any], settings: Setting
     status = summary["status"]
     if status in (Status.IGNORED, Status.REFUSED):
         return [*lines, f"  {status}: {summary['reason']}"]
-    group = summary["group_id"]
+    if "group_id" not in summary:
+        # A call that reaches several groups at once (a prefix-list edit, an attachment): each group's result.
+        groups = summary.get("groups", [])
+        if not groups:
+            return [*lines, f"  clean: {summary.get('reason') or 'no group it reaches has a risky rule'}"]
+        lines += [f"  note: {note}" for note in summary.get("notes", [])]
+        return [*lines, *(line for one in groups for line in group_lines(one, settings))]
     if status == Status.CLEAN:
-        return [*lines, f"  {group}: clean, the call added no risky entry"]
-    lines.append(f"  {group}: {STATUS_TEXT[Status(status)]}")
+        return [*lines, f"  {summary['group_id']}: clean, the call added no risky entry"]
+    return [*lines, *group_lines(summary, settings)]
+
+
+def group_lines(summary: Mapping[str, Any], settings: Settings) -> list[str]:
+    """What happened in one group: its status, notes, each risky entry, and who was told."""
+    lines = [f"  {summary['group_id']}: {STATUS_TEXT[Status(summary['status'])]}"]
     lines += [f"  note: {note}" for note in summary.get("notes", [])]
     for finding in summary["findings"]:
         lines += finding_lines(finding)

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from remediator.cli.output import CliError, aws_error_message, one_line, print_json, region_name
 from remediator.effects import CLIENT_CONFIG, Aws
 from remediator.findings import RuleFinding, Severity, asff, severity_of
-from remediator.inventory import Inventory, Row, row_of, rule_order, scan_region, summary_line
+from remediator.inventory import Inventory, Row, advisory_row, row_of, rule_order, scan_region, summary_line
 from remediator.model import Mode
 from remediator.report import count_by_action
 from remediator.settings import current_settings
@@ -34,7 +34,8 @@ EPILOG = """\
 exit status: 0 nothing risky; 1 risky rules found (with --fail-on risky, the default; --fail-on none gives 0
 whenever the scan itself worked); 2 bad usage; 3 the scan could not complete (no credentials, an AWS error in a
 region: the other regions are still scanned and listed; with --org, also an account whose role could not be
-assumed). The JSON output's schema is in docs/scan-output.md; --org in docs/organization.md."""
+assumed). Advisory findings (--advisory) never change it. The JSON output's schema is in docs/scan-output.md;
+--org in docs/organization.md; advisory findings in docs/advisory.md."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +111,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--attached-only", action="store_true", help="only groups attached to a network interface today"
     )
+    parser.add_argument(
+        "--advisory",
+        action="store_true",
+        help="also list advisory findings: risky ports open to a broad internal range (prefix at most "
+        "REMEDIATOR_ADVISORY_PREFIX, default 16); never acted on, never change the exit status (docs/advisory.md)",
+    )
     from remediator.cli import org  # noqa: PLC0415  (org.py builds on this module)
 
     org.add_arguments(parser)
@@ -133,38 +140,70 @@ def account_of(session: boto3.session.Session, region: str, endpoint_url: str | 
         return None
 
 
+def rule_ids_by_content(aws: Aws | None, group_ids: list[str]) -> dict[str, dict[tuple[object, ...], str | None]]:
+    """Each group's rule ids by rule content: one DescribeSecurityGroupRules per 200 groups; none without `aws`."""
+    if aws is None or not group_ids:
+        return {}
+    return {
+        group_id: {rule.content_key(): rule.rule_id for rule in rules}
+        for group_id, rules in aws.ingress_rules_of(group_ids).items()
+    }
+
+
 def scan_rows(inventory: Inventory, aws: Aws, account: str | None) -> list[ScanRow]:
-    """The inventory's rows with each rule's id (one DescribeSecurityGroupRules per 200 groups) and expiry."""
-    rule_ids = aws.ingress_rules_of(found.group.group_id for found in inventory.findings) if inventory.findings else {}
-    rows: list[ScanRow] = []
-    for found in inventory.findings:
-        ids = {rule.content_key(): rule.rule_id for rule in rule_ids.get(found.group.group_id, ())}
-        for plan in sorted(found.plans, key=rule_order):
-            row = row_of(inventory.region, found, plan)
-            expires = found.policy.expires_at
-            rows.append(
-                ScanRow(
-                    account=account,
-                    region=row.region,
-                    group_id=row.group_id,
-                    group_name=row.group_name,
-                    vpc_id=row.vpc_id,
-                    rule_id=ids.get(plan.entry.content_key()),
-                    protocol=row.protocol,
-                    ports=row.ports,
-                    source=row.source,
-                    attached=row.attached,
-                    severity=severity_of(row.source).value,
-                    mode=row.mode,
-                    action=row.action,
-                    would=row.would,
-                    narrow_to=row.narrow_to,
-                    expires=expires[:10] if expires else None,
-                    risk=row.risk,
-                    notes=row.notes,
-                )
-            )
-    return rows
+    """The inventory's rows with each rule's id and expiry."""
+    ids = rule_ids_by_content(aws, [found.group.group_id for found in inventory.findings])
+    return [
+        scan_row(
+            row_of(inventory.region, found, plan),
+            account,
+            ids.get(found.group.group_id, {}).get(plan.entry.content_key()),
+            found.policy.expires_at,
+            advisory=False,
+        )
+        for found in inventory.findings
+        for plan in sorted(found.plans, key=rule_order)
+    ]
+
+
+def advisory_scan_rows(inventory: Inventory, aws: Aws | None, account: str | None) -> list[ScanRow]:
+    """The inventory's advisory rows; with `aws`, each with its rule's id (else None: only counted, not shown)."""
+    ids = rule_ids_by_content(aws, [found.group.group_id for found in inventory.advisories])
+    return [
+        scan_row(
+            advisory_row(inventory.region, found, advisory),
+            account,
+            ids.get(found.group.group_id, {}).get(advisory.entry.content_key()),
+            found.policy.expires_at,
+            advisory=True,
+        )
+        for found in inventory.advisories
+        for advisory in sorted(found.advisories, key=rule_order)
+    ]
+
+
+def scan_row(row: Row, account: str | None, rule_id: str | None, expires: str | None, *, advisory: bool) -> ScanRow:
+    """The printed row of an inventory row: its account, rule id, severity and the date its opt-out ends."""
+    return ScanRow(
+        account=account,
+        region=row.region,
+        group_id=row.group_id,
+        group_name=row.group_name,
+        vpc_id=row.vpc_id,
+        rule_id=rule_id,
+        protocol=row.protocol,
+        ports=row.ports,
+        source=row.source,
+        attached=row.attached,
+        severity=severity_of(row.source, advisory=advisory).value,
+        mode=row.mode,
+        action=row.action,
+        would=row.would,
+        narrow_to=row.narrow_to,
+        expires=expires[:10] if expires else None,
+        risk=row.risk,
+        notes=row.notes,
+    )
 
 
 def exposure(row: ScanRow) -> tuple[bool, bool, str, str, str, str]:
@@ -188,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
     problem = org.usage_error(args)
     if problem is not None:
         raise CliError(problem)
+    if args.advisory and args.org:
+        raise CliError("--advisory is not supported with --org yet: scan each account with --advisory")
     settings = current_settings()
     if args.default_mode:
         settings = settings.model_copy(update={"default_mode": Mode(args.default_mode)})
@@ -213,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
     account = account_of(session, regions[0], args.endpoint_url) if regions else None
     inventories: list[Inventory] = []
     rows: list[ScanRow] = []
+    advisories: list[ScanRow] = []
     for region in regions:
         aws = Aws(
             ec2=session.client("ec2", region_name=region, endpoint_url=args.endpoint_url, config=CLIENT_CONFIG),
@@ -222,6 +264,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             inventory = scan_region(aws, settings, now, progress=bar.update if bar else None)
             rows += scan_rows(inventory, aws, account)
+            # Without --advisory they are only counted, so their rule ids cost no call.
+            advisories += advisory_scan_rows(inventory, aws if args.advisory else None, account)
             inventories.append(inventory)
         except (ClientError, BotoCoreError) as error:
             # One region failing (opted out, no permission, no credentials) does not hide what the others found.
@@ -231,14 +275,64 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
+    return finish(
+        args, regions=regions, inventories=inventories, errors=errors, rows=rows, advisories=advisories, now=now
+    )
+
+
+def finish(
+    args: argparse.Namespace,
+    *,
+    regions: list[str],
+    inventories: list[Inventory],
+    errors: dict[str, str],
+    rows: list[ScanRow],
+    advisories: list[ScanRow],
+    now: datetime,
+) -> int:
+    """Filter and print what the regions' scans found; the exit status, by the risky rows and errors alone."""
     rows = sorted((row for row in rows if selected(row, args)), key=exposure)
+    advisories = sorted((row for row in advisories if selected(row, args)), key=exposure)
     scanned = sum(inventory.groups_scanned for inventory in inventories)
-    write(args.format, sys.stdout, regions=regions, inventories=inventories, errors=errors, rows=rows, now=now)
+    write(
+        args.format,
+        sys.stdout,
+        regions=regions,
+        inventories=inventories,
+        errors=errors,
+        rows=rows,
+        now=now,
+        advisories=advisories if args.advisory else None,
+    )
     if args.format == "table":
-        print(closing_line(rows, scanned, errors))
+        print(closing_line(rows, scanned, errors) + (advisory_clause(advisories) if args.advisory else ""))
+    hidden = args.format in UNLISTED if args.advisory else args.format == "table"
+    if advisories and hidden:
+        print(f"note: {advisory_hint(advisories, args.format)}", file=sys.stderr)
+    # Advisory findings never change the exit status: only the rows do.
     if errors:
         return EXIT_INCOMPLETE
     return EXIT_RISKY if rows and args.fail_on == "risky" else EXIT_CLEAN
+
+
+# The formats of security findings: an advisory is no failed check, and Security Hub would count it as one.
+UNLISTED = ("asff", "ocsf")
+
+
+def advisory_clause(advisories: list[ScanRow]) -> str:
+    """The closing line's end with --advisory: `; 2 advisory findings (broad internal sources, not acted on)`."""
+    findings = "finding" if len(advisories) == 1 else "findings"
+    return f"; {len(advisories)} advisory {findings} (broad internal sources, not acted on)"
+
+
+def advisory_hint(advisories: list[ScanRow], output_format: str) -> str:
+    """The one line on stderr about advisory findings that are not printed, and why."""
+    count = len(advisories)
+    findings = "finding" if count == 1 else "findings"
+    what = f"{count} advisory {findings} (risky ports open to a broad internal range)"
+    if output_format in UNLISTED:
+        return f"{what} left out of {output_format}, which holds failed checks only; --format json or csv lists them"
+    return f"{what} not shown; --advisory lists them"
 
 
 def closing_line(rows: list[ScanRow], scanned: int, errors: dict[str, str]) -> str:
@@ -281,18 +375,28 @@ def write(
     errors: dict[str, str],
     rows: list[ScanRow],
     now: datetime,
+    advisories: list[ScanRow] | None = None,
 ) -> None:
-    """Print the rows in one of FORMATS."""
+    """Print the rows in one of FORMATS; the advisory rows too where asked for (None: not asked for)."""
     if output_format == "json":
-        print_json(as_json(regions, inventories, errors, rows, now))
+        data = as_json(regions, inventories, errors, rows, now)
+        if advisories is not None:
+            data["advisory"] = [asdict(row) for row in advisories]
+            data["summary"]["advisory_rules"] = len(advisories)
+        print_json(data)
     elif output_format == "csv":
-        stream.write(as_csv(rows))
+        # Advisory rows after the risky ones, told apart by severity LOW and `would`.
+        stream.write(as_csv([*rows, *(advisories or [])]))
     elif output_format == "asff":
         print_json([asff(rule_finding(row), now) for row in rows])
     elif output_format == "ocsf":
         print_json([ocsf(row, now) for row in rows])
-    elif rows:
-        print(table(rows))
+    else:
+        if rows:
+            print(table(rows))
+        if advisories:
+            print(("\n" if rows else "") + "Advisory: risky ports open to a broad internal range, not acted on")
+            print(table(advisories))
 
 
 def as_json(

@@ -8,7 +8,9 @@ published prices (USD, us-east-1; docs/organization.md cites the pages):
 - CloudWatch: a standard-resolution alarm USD 0.10 per alarm metric and month, a dashboard USD 3.00 a month
   beyond the 3 free per account (https://aws.amazon.com/cloudwatch/pricing/);
 - EventBridge archive: per GB archived and stored (https://aws.amazon.com/eventbridge/pricing/); nothing idle;
-- CloudWatch Logs, SQS, SNS, Lambda: per use; nothing idle but the sweep, within the free tiers.
+- CloudWatch Logs, SQS, SNS, Lambda: per use; nothing idle but the sweep, within the free tiers;
+- DynamoDB on demand (the state table): per request, and storage beyond the first 25 GB a month free
+  (https://aws.amazon.com/dynamodb/pricing/on-demand/); its items live a day or two: nothing idle.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def test_the_cost_counts_every_billable_resource_of_the_templates(org: OrgSynthe
         "AWS::CloudWatch::CompositeAlarm",
     }
     free_when_idle = {
+        "AWS::DynamoDB::Table",
         "AWS::Events::Archive",
         "AWS::Events::Rule",
         "AWS::IAM::Policy",

@@ -31,6 +31,7 @@ from org_support import HOME_REGION, MANAGEMENT_ACCOUNT, REGIONS, body_of, org_s
 from infra.organization import CENTRAL_TOPIC_NAME, MEMBER_ROLE_PREFIX, ORG_STACK_NAME, STACK_SET_NAME
 from remediator.cli import cloudtrail
 from remediator.effects import Aws
+from remediator.event_names import DELIVERED_EVENTS
 from remediator.handler import home_of
 from remediator.remediate import remediate
 from remediator.settings import settings_from
@@ -288,10 +289,7 @@ def test_every_member_account_holds_the_function_its_cloudtrail_rule_and_its_rol
             (cloudtrail_rule,) = [
                 name for name, pattern in rules.items() if pattern.get("detail-type") == ["AWS API Call via CloudTrail"]
             ]
-            assert rules[cloudtrail_rule]["detail"]["eventName"] == [
-                "AuthorizeSecurityGroupIngress",
-                "ModifySecurityGroupRules",
-            ]
+            assert rules[cloudtrail_rule]["detail"]["eventName"] == list(DELIVERED_EVENTS)
             targets = events.list_targets_by_rule(Rule=cloudtrail_rule)["Targets"]
             assert [target["Arn"] for target in targets] == [function["FunctionArn"]]
     assert rollout.management.client("lambda").list_functions()["Functions"] == [], "no instance in the management"

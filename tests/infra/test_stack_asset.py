@@ -103,7 +103,9 @@ def interpreter(version: str) -> str | None:
 def import_handler(python: str, asset: Path, sdk: Path) -> dict[str, object]:
     operations = {name: p.action.split(":", 1)[0] for name, p in PERMISSIONS.items()}
     # The environment the stack gives the function, and a region as Lambda sets one; no credentials.
-    environment = Settings().lambda_environment(topic_arn="arn:aws:sns:us-east-1:123456789012:sg-remediator")
+    environment = Settings().lambda_environment(
+        topic_arn="arn:aws:sns:us-east-1:123456789012:sg-remediator", state_table="sg-remediator-state"
+    )
     environment |= {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
     result = subprocess.run(
         [python, "-I", "-S", "-c", IMPORT_CHECK, str(asset), str(sdk), json.dumps(operations)],

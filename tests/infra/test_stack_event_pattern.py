@@ -11,9 +11,21 @@ import pytest
 from stack_support import REPO_ROOT, Synthesized, synthesized_once
 
 from infra.event_pattern import UnsupportedPatternError, matches
+from remediator.event_names import DELIVERED_EVENTS
 
 EVENTS = sorted((REPO_ROOT / "tests" / "events").glob("*.json"))
-HANDLED = {"AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules"}
+# The calls the function acts on: rules added, prefix lists edited, groups put to use.
+HANDLED = {
+    "AuthorizeSecurityGroupIngress",
+    "ModifySecurityGroupRules",
+    "ModifyManagedPrefixList",
+    "RestoreManagedPrefixListVersion",
+    "RunInstances",
+    "CreateNetworkInterface",
+    "ModifyNetworkInterfaceAttribute",
+    "ModifyInstanceAttribute",
+    "AssociateSecurityGroupVpc",
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +75,21 @@ def pattern(synthesized: Synthesized) -> dict[str, Any]:
 
 def test_the_real_events_are_there_to_test_the_pattern_against() -> None:
     assert len(EVENTS) >= 20
+
+
+def test_the_calls_the_rule_delivers_are_the_ones_the_function_acts_on() -> None:
+    assert set(DELIVERED_EVENTS) == HANDLED
+
+
+@pytest.mark.parametrize("name", sorted(HANDLED))
+def test_each_delivered_call_has_a_recorded_event_the_pattern_matches(pattern: dict[str, Any], name: str) -> None:
+    delivered = [
+        path.stem
+        for path in EVENTS
+        if json.loads(path.read_text()).get("detail", json.loads(path.read_text())).get("eventName") == name
+        and matches(pattern, as_delivered(json.loads(path.read_text())))
+    ]
+    assert delivered, f"no event of tests/events is a {name} the rule delivers"
 
 
 @pytest.mark.parametrize("path", EVENTS, ids=[path.stem for path in EVENTS])

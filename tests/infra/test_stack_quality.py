@@ -18,6 +18,7 @@ CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 # Every finding acknowledged in the stack; a new one must be added here, with its reason in the code.
 ACKNOWLEDGED = {
     "AwsSolutions-SQS3",
+    "AwsSolutions-DDB3",
     "AwsSolutions-IAM5[Resource::*]",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*]",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:*:prefix-list/*]",

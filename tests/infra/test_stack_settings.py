@@ -80,7 +80,9 @@ def test_environment_is_what_the_lambda_reads() -> None:
     settings = Settings.from_context(
         {"default_mode": "narrow", "allowed_cidrs": ["10.0.0.0/8"], "risky_ports": [22, "8000-8100"], "dry_run": True}
     )
-    environment = settings.lambda_environment(topic_arn="arn:aws:sns:eu-west-1:123456789012:t")
+    environment = settings.lambda_environment(
+        topic_arn="arn:aws:sns:eu-west-1:123456789012:t", state_table="sg-remediator-state"
+    )
     assert environment == {
         "REMEDIATOR_DEFAULT_MODE": "narrow",
         "REMEDIATOR_ALLOWED_CIDRS": "10.0.0.0/8",
@@ -93,6 +95,9 @@ def test_environment_is_what_the_lambda_reads() -> None:
         "REMEDIATOR_SECURITY_HUB": "false",
         "REMEDIATOR_OUTCOME_EVENTS": "true",
         "REMEDIATOR_CONTACT_TAG": "remediator:contact",
+        "REMEDIATOR_ADVISORY_PREFIX": "16",
+        "REMEDIATOR_TRUSTED_PRINCIPALS": "",
+        "REMEDIATOR_STATE_TABLE": "sg-remediator-state",
     }
     lambda_settings = settings_from(environment)
     assert lambda_settings.dry_run
@@ -101,7 +106,9 @@ def test_environment_is_what_the_lambda_reads() -> None:
 
 def test_the_switches_and_the_contact_tag_reach_the_function_and_the_role() -> None:
     settings = Settings.from_context({"security_hub": "true", "outcome_events": "false", "contact_tag": "owner"})
-    environment = settings.lambda_environment(topic_arn="arn:aws:sns:eu-west-1:123456789012:t")
+    environment = settings.lambda_environment(
+        topic_arn="arn:aws:sns:eu-west-1:123456789012:t", state_table="sg-remediator-state"
+    )
     assert environment["REMEDIATOR_SECURITY_HUB"] == "true"
     assert environment["REMEDIATOR_OUTCOME_EVENTS"] == "false"
     assert environment["REMEDIATOR_CONTACT_TAG"] == "owner"
@@ -111,9 +118,28 @@ def test_the_switches_and_the_contact_tag_reach_the_function_and_the_role() -> N
     assert Settings().enabled_settings() == {"outcome_events"}
 
 
+def test_trusted_principals_and_the_advisory_prefix_reach_the_function() -> None:
+    settings = Settings.from_context(
+        {
+            "trusted_principals": "arn:aws:iam::123456789012:role/infra-*, arn:aws:iam::123456789012:role/deploy",
+            "advisory_prefix": 12,
+        }
+    )
+    environment = settings.lambda_environment(topic_arn="arn:aws:sns:eu-west-1:123456789012:t", state_table="t")
+    lambda_settings = settings_from(environment)
+    assert lambda_settings.trusted_principals == (
+        "arn:aws:iam::123456789012:role/infra-*",
+        "arn:aws:iam::123456789012:role/deploy",
+    )
+    assert lambda_settings.advisory_prefix == 12
+    assert lambda_settings.state_table == "t"
+
+
 @pytest.mark.parametrize(
     ("context", "message"),
     [
+        ({"trusted_principals": "infra-pipeline"}, "cdk context trusted_principals: 'infra-pipeline' is not an ARN"),
+        ({"advisory_prefix": 33}, "cdk context advisory_prefix: "),
         ({"default_mode": "delete"}, "cdk context default_mode: "),
         ({"sweep_mode": "sometimes"}, "cdk context sweep_mode: "),
         ({"allowed_cidrs": "10.0.0.0/33"}, "cdk context allowed_cidrs: "),

@@ -45,7 +45,17 @@ def test_rule_pattern_is_successful_ingress_changes_on_the_default_bus(synthesiz
         "source": ["aws.ec2"],
         "detail-type": ["AWS API Call via CloudTrail"],
         "detail": {
-            "eventName": ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules"],
+            "eventName": [
+                "AuthorizeSecurityGroupIngress",
+                "ModifySecurityGroupRules",
+                "ModifyManagedPrefixList",
+                "RestoreManagedPrefixListVersion",
+                "RunInstances",
+                "CreateNetworkInterface",
+                "ModifyNetworkInterfaceAttribute",
+                "ModifyInstanceAttribute",
+                "AssociateSecurityGroupVpc",
+            ],
             "errorCode": [{"exists": False}],
         },
     }
@@ -190,7 +200,7 @@ def test_email_subscriptions_come_from_context(tmp_path: Any) -> None:
     ]
 
 
-def expected_resource(permission: Permission, topic_id: str) -> str:
+def expected_resource(permission: Permission, topic_id: str, table_id: str) -> str:
     # Written out here rather than taken from infra.iam, so that the test checks the mapping too.
     return {
         ResourceKind.ANY: "*",
@@ -202,6 +212,7 @@ def expected_resource(permission: Permission, topic_id: str) -> str:
         ),
         ResourceKind.SECURITY_HUB: "arn:<AWS::Partition>:securityhub:<AWS::Region>:<AWS::AccountId>:hub/default",
         ResourceKind.DEFAULT_EVENT_BUS: "arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default",
+        ResourceKind.STATE_TABLE: f"<{table_id}.Arn>",
     }[permission.resource]
 
 
@@ -229,10 +240,11 @@ def test_role_is_exactly_the_enabled_permissions_plus_own_logs_and_dead_letter_q
     topic_id = synthesized.logical_id(synthesized.stack.notifications.topic)
     log_group_id = synthesized.logical_id(synthesized.stack.remediator.log_group)
     queue_id = synthesized.logical_id(synthesized.stack.remediator.dead_letter_queue)
+    table_id = synthesized.logical_id(synthesized.stack.remediator.state.table)
     # The default settings: outcome_events on, security_hub off.
     enabled = Settings().enabled_settings()
     assert enabled == {"outcome_events"}
-    expected = {(p.action, expected_resource(p, topic_id)) for p in enabled_permissions(enabled).values()}
+    expected = {(p.action, expected_resource(p, topic_id, table_id)) for p in enabled_permissions(enabled).values()}
     expected |= {(action, f"<{log_group_id}.Arn>") for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
     # What CDK grants for the on-failure destination (SendMessage, and the two reads it needs).
     expected |= {
@@ -250,7 +262,9 @@ def test_role_follows_a_permission_added_to_permissions() -> None:
     everything = {"security_hub", "outcome_events"}
     statements = {
         s.sid: s.to_statement_json()
-        for s in remediator_statements(stack, topic_arn="arn:topic", enabled=everything, permissions=added)
+        for s in remediator_statements(
+            stack, topic_arn="arn:topic", state_table_arn="arn:table", enabled=everything, permissions=added
+        )
     }
     assert "ec2:ModifySecurityGroupRules" in statements["SecurityGroups"]["Action"]
     all_actions = {a for s in statements.values() for a in as_list(s["Action"])}
@@ -259,6 +273,6 @@ def test_role_follows_a_permission_added_to_permissions() -> None:
 
 def test_a_permission_whose_setting_is_off_is_left_out_of_the_role() -> None:
     stack = Stack()
-    statements = remediator_statements(stack, topic_arn="arn:topic", enabled=())
+    statements = remediator_statements(stack, topic_arn="arn:topic", state_table_arn="arn:table", enabled=())
     actions = {a for s in statements for a in as_list(s.to_statement_json()["Action"])}
     assert actions == {p.action for p in PERMISSIONS.values() if p.enabled_by is None}

@@ -52,6 +52,7 @@ def physical_arn(resource_type: str, logical_id: str) -> str:
         "AWS::KMS::Key": f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{logical_id}",
         "AWS::SQS::Queue": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{logical_id}",
         "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{logical_id}:*",
+        "AWS::DynamoDB::Table": f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{logical_id}",
     }
     if resource_type not in arns:
         raise UnsupportedPolicyError(f"no ARN known for {resource_type}")

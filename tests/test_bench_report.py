@@ -1,0 +1,99 @@
+"""The benchmark's judgement of issue 17's goals from a run's raw figures (no timing here: the figures are given)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report import cold_medians, order, sweep_goals
+
+DESCRIBE, REVOKE, PUBLISH = "ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "sns:Publish"
+
+
+def size(groups: int, ms: float, api_ms: float, by_operation: dict[str, int]) -> dict[str, Any]:
+    return {
+        "groups": groups,
+        "risky_groups": groups // 10,
+        "ms": ms,
+        "api_ms": api_ms,
+        "calls": sum(by_operation.values()),
+        "by_operation": by_operation,
+        "left_open": 0,
+        "error": None,
+    }
+
+
+def ours(groups: int, ms: float, api_ms: float) -> dict[str, Any]:
+    calls = {DESCRIBE: 1, "ec2:DescribeNetworkInterfaces": 1, REVOKE: groups // 10, PUBLISH: 1, "events:PutEvents": 1}
+    return size(groups, ms, api_ms, calls)
+
+
+def theirs(groups: int, ms: float, api_ms: float) -> dict[str, Any]:
+    return size(groups, ms, api_ms, {DESCRIBE: 1, REVOKE: groups // 10})
+
+
+def sweep_results(ours_10k_ms: float) -> dict[str, Any]:
+    indexed = {"ours": {"sizes": [ours(1000, 900, 850), ours(10000, ours_10k_ms, 8000)]}}
+    indexed["c7n"] = {"sizes": [theirs(1000, 1000, 940), theirs(10000, 9000, 8700)]}
+    plain = {"ours": {"sizes": [ours(1000, 950, 915)]}, "c7n": {"sizes": [theirs(1000, 1000, 960)]}}
+    return {"sweep": {"available": True, **indexed, "plain": plain}, "function_timeout_s": 300.0}
+
+
+def test_the_sweep_goals_are_judged_per_size_with_and_without_the_index() -> None:
+    rows, missed = sweep_goals(sweep_results(ours_10k_ms=8500))
+
+    met = {row[0]: row[-1] for row in rows}
+    assert met["Sweep wall time, 1,000 groups, with the lookup index"] == "yes"
+    assert met["Sweep wall time, 10,000 groups, with the lookup index"] == "yes"
+    assert met["Sweep wall time, 1,000 groups, on plain moto"] == "yes"
+    # Own time: 500 ms against 300 ms at 10,000 groups.
+    assert met["Sweep's own time, 10,000 groups, with the lookup index"] == "**no**"
+    assert met["Sweep's own time, 1,000 groups, on plain moto"] == "yes"
+    assert [m for m in missed if "own time" in m] == [
+        "Sweep's own time, 10,000 groups, with the lookup index: ours 500.0 ms, c7n 300.0 ms, 1.67x (target ≤ 1.0x)"
+    ]
+
+
+def test_the_calls_goal_counts_the_outcome_event_apart_and_the_timeout_share_is_of_the_largest_sweep() -> None:
+    rows, _ = sweep_goals(sweep_results(ours_10k_ms=30000))
+
+    calls = next(row for row in rows if row[0] == "Sweep's AWS calls, 10,000 groups")
+    assert calls[1:4] == ["1004", "1001", "+3 (+2 besides the outcome event, events:PutEvents)"]
+    assert calls[-1] == "yes"
+    timeout = next(row for row in rows if "timeout" in row[0])
+    assert timeout[3] == "10.0 % of 300 s"
+    assert timeout[-1] == "yes"
+    assert (
+        next(row for row in rows if row[0] == "Sweep wall time, 10,000 groups, with the lookup index")[-1] == "**no**"
+    )
+
+
+def test_the_revoke_must_be_the_second_call_of_every_event() -> None:
+    second = [DESCRIBE, REVOKE, "dynamodb:UpdateItem", PUBLISH]
+    lines, rows, missed = order({"order": {"sequences": [second, second], "errors": []}})
+
+    assert rows[0][-1] == "yes"
+    assert missed == []
+    assert "1. `ec2:DescribeSecurityGroups`" in lines
+    assert "2. `ec2:RevokeSecurityGroupIngress`" in lines
+
+    late = [DESCRIBE, "dynamodb:UpdateItem", REVOKE, PUBLISH]
+    _, rows, missed = order({"order": {"sequences": [second, late], "errors": []}})
+
+    assert rows[0][-1] == "**no**"
+    assert rows[0][3] == "call #2/#3"
+    assert len(missed) == 1
+
+
+def test_the_cold_start_is_the_median_of_the_rounds_medians() -> None:
+    cold = {
+        "ours_ms": [1.0] * 9,
+        "c7n_ms": [2.0] * 9,
+        "rounds": [
+            {"ours_ms": 150.0, "c7n_ms": 400.0},
+            {"ours_ms": 170.0, "c7n_ms": 380.0},
+            {"ours_ms": 160.0, "c7n_ms": 390.0},
+        ],
+    }
+
+    assert cold_medians(cold) == (160.0, 390.0)
+    assert cold_medians({"ours_ms": [1.0, 3.0], "c7n_ms": [2.0]}) == (2.0, 2.0)
