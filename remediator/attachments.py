@@ -11,7 +11,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from remediator import integrations
 from remediator import report as reporting
 from remediator.effects import Aws
 from remediator.engine import CLOSING, Criteria, Finding, Planned, act, plan_entries, with_rule_ids
@@ -21,7 +20,7 @@ from remediator.inventory import rule_order
 from remediator.log import log_event, log_warning
 from remediator.metrics import Metric, emit
 from remediator.model import ACTING_MODES, GroupState, Outcome
-from remediator.remediate import Home, elsewhere, existing_findings, ignored, log_decision, summary
+from remediator.remediate import Home, elsewhere, existing_findings, ignored, log_decision, report_elsewhere, summary
 from remediator.report import SWEEP_MODE_SETTING, EventReport, Notification, Status
 from remediator.settings import Settings
 from remediator.state import notice_key
@@ -219,12 +218,7 @@ def check_attachment(
     outcomes = Counter(finding.outcome for one in judged for finding in one.report.findings)
     emit(reporting.metric_counts(outcomes), settings.sweep_mode.value, now)
     for one, result in zip(judged, results, strict=True):
-        # Last, once the holes are closed and people told: neither can fail the event.
-        place = integrations.Place.of(one.report.account or home.account, one.report.region)
-        if settings.security_hub:
-            integrations.report_event(one.report, aws, now, place)
-        if settings.outcome_events:
-            integrations.event_outcome(result, aws, place)
+        report_elsewhere(one.report, result, settings, aws, now=now, home=home)
     return {
         "event_id": call.event_id,
         "status": reporting.status_of(outcomes.elements(), dry_run=settings.dry_run).value,

@@ -153,14 +153,20 @@ def act(group: GroupState, plans: list[Planned], dry_run: bool, aws: Aws) -> lis
                     f"the rule id {plans[index].entry.rule_id} did not work, so it was revoked by content"
                 )
             gone -= {plans[index].entry.rule_id for index in stale}
+    closed = [live[index] and plan.entry.rule_id not in gone for index, plan in enumerate(plans)]
+    return findings_of(plans, dry_run, closed=closed, narrowed=allowed_any, details=details)
+
+
+def findings_of(
+    plans: list[Planned], dry_run: bool, *, closed: list[bool], narrowed: list[bool], details: list[list[str]]
+) -> list[Finding]:
+    """The findings of planned entries, from what the calls did to each: closed now, narrowed, and the details."""
     return [
         Finding(
             entry=plan.entry,
             risk=plan.risk,
             decision=plan.decision,
-            outcome=outcome_of(
-                plan, dry_run, closed_now=live[index] and plan.entry.rule_id not in gone, narrowed=allowed_any[index]
-            ),
+            outcome=outcome_of(plan, dry_run, closed_now=closed[index], narrowed=narrowed[index]),
             details=tuple(details[index]),
         )
         for index, plan in enumerate(plans)
@@ -206,18 +212,8 @@ def act_by_content(group: GroupState, plans: list[Planned], dry_run: bool, aws: 
             to_close[position]
             for position in aws.revoke_entries_reporting(group.group_id, [plans[index].entry for index in to_close])
         )
-    return [
-        Finding(
-            entry=plan.entry,
-            risk=plan.risk,
-            decision=plan.decision,
-            outcome=outcome_of(
-                plan, dry_run, closed_now=live[index] and index not in gone, narrowed=allowed_any[index]
-            ),
-            details=tuple(details[index]),
-        )
-        for index, plan in enumerate(plans)
-    ]
+    closed = [is_live and index not in gone for index, is_live in enumerate(live)]
+    return findings_of(plans, dry_run, closed=closed, narrowed=allowed_any, details=details)
 
 
 def outcome_of(plan: Planned, dry_run: bool, *, closed_now: bool, narrowed: bool) -> Outcome:

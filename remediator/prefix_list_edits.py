@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from remediator import integrations
 from remediator import report as reporting
 from remediator.effects import Aws
 from remediator.engine import (
@@ -31,7 +30,7 @@ from remediator.events import Reader, SecurityGroupCall, Unreadable, cloudtrail_
 from remediator.log import log_event, log_warning
 from remediator.metrics import Metric, emit
 from remediator.model import GroupState, RuleEntry, SourceKind
-from remediator.remediate import Home, elsewhere, ignored, log_decision, summary, with_interfaces
+from remediator.remediate import Home, elsewhere, ignored, log_decision, report_elsewhere, summary, with_interfaces
 from remediator.report import EventReport, Notification, Status
 from remediator.risk import PrefixListInfo, cidr_is_open
 from remediator.settings import Settings
@@ -445,9 +444,5 @@ def notify_group(
     notified = reporting.publish(notification, settings.topic_arn, aws, event_id=call.event_id)
     emit(reporting.metric_counts(Counter(f.outcome for f in findings)), findings[0].decision.mode.value, now)
     result = {**summary(report, notified), "prefix_list_id": opening.prefix_list.prefix_list_id}
-    place = integrations.Place.of(report.account or home.account, report.region)
-    if settings.security_hub:
-        integrations.report_event(report, aws, now, place)
-    if settings.outcome_events:
-        integrations.event_outcome(result, aws, place)
+    report_elsewhere(report, result, settings, aws, now=now, home=home)
     return result

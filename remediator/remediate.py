@@ -183,7 +183,17 @@ def remediate(
         counts = {**counts, Metric.RULES_REOPENED: reopened}
     emit(counts, findings[0].decision.mode.value, now)
     result = summary(report, notified)
-    # Last, once the holes are closed and people told: neither can fail the event.
+    report_elsewhere(report, result, settings, aws, now=now, home=home)
+    return result
+
+
+def report_elsewhere(
+    report: EventReport, result: dict[str, Any], settings: Settings, aws: Aws, *, now: datetime, home: Home
+) -> None:
+    """Last, once the holes are closed and people told: the Security Hub findings and the outcome event, if on.
+
+    Neither can fail the event (integrations.py says why).
+    """
     from remediator import integrations  # noqa: PLC0415  (imported after the revoke, not in the cold start)
 
     place = integrations.Place.of(report.account or home.account, report.region)
@@ -191,7 +201,6 @@ def remediate(
         integrations.report_event(report, aws, now, place)
     if settings.outcome_events:
         integrations.event_outcome(result, aws, place)
-    return result
 
 
 def with_reopenings(

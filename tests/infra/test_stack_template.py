@@ -12,6 +12,7 @@ from stack_support import Synthesized, synthesize, synthesized_once
 from infra.event_pattern import CLOUDTRAIL_PATTERN
 from infra.iam import nag_text, remediator_statements
 from infra.settings import Settings
+from remediator.event_names import DELIVERED_EVENTS
 from remediator.permissions import PERMISSIONS, Permission, ResourceKind, enabled_permissions
 
 
@@ -45,17 +46,8 @@ def test_rule_pattern_is_successful_ingress_changes_on_the_default_bus(synthesiz
         "source": ["aws.ec2"],
         "detail-type": ["AWS API Call via CloudTrail"],
         "detail": {
-            "eventName": [
-                "AuthorizeSecurityGroupIngress",
-                "ModifySecurityGroupRules",
-                "ModifyManagedPrefixList",
-                "RestoreManagedPrefixListVersion",
-                "RunInstances",
-                "CreateNetworkInterface",
-                "ModifyNetworkInterfaceAttribute",
-                "ModifyInstanceAttribute",
-                "AssociateSecurityGroupVpc",
-            ],
+            # Every call the function acts on (tests/infra/test_stack_event_pattern.py names them one by one).
+            "eventName": list(DELIVERED_EVENTS),
             "errorCode": [{"exists": False}],
         },
     }
