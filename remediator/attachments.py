@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from remediator import report as reporting
 from remediator.effects import Aws
-from remediator.engine import CLOSING, Criteria, Finding, Planned, act, plan_entries, with_rule_ids
+from remediator.engine import Criteria, Finding, Planned, act_by_content, plan_entries
 from remediator.event_names import ASSOCIATE_VPC, CREATE_INTERFACE, MODIFY_INSTANCE, MODIFY_INTERFACE, RUN_INSTANCES
 from remediator.events import Actor, SecurityGroupCall, Unreadable, cloudtrail_record, read_call, text, unwrap_items
 from remediator.inventory import rule_order
@@ -246,9 +246,9 @@ def judge(
     if settings.sweep_mode not in ACTING_MODES:
         findings = existing_findings(plans, settings.sweep_mode)
     else:
-        if not settings.dry_run and any(plan.decision.action in CLOSING for plan in plans):
-            plans = with_rule_ids(plans, group.group_id, aws)
-        findings = act(group, plans, settings.dry_run, aws)
+        # As the sweep acts: the rules come from the group's listing, so they are revoked by content in one call,
+        # with no rule-id lookup before it.
+        findings = act_by_content(group, plans, settings.dry_run, aws)
     for finding in findings:
         log_decision(call.event_id, group.group_id, finding)
     report = reporting.event_report(
