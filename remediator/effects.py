@@ -80,13 +80,16 @@ class RevokeResult:
     already_gone: tuple[str, ...]
 
 
-# The source lists of a permission in a group listing, in the order their entries are given: each with the kind
-# of its sources and the key that holds a source's value.
-LISTED_SOURCES = (
-    ("IpRanges", SourceKind.IPV4, "CidrIp"),
-    ("Ipv6Ranges", SourceKind.IPV6, "CidrIpv6"),
-    ("PrefixListIds", SourceKind.PREFIX_LIST, "PrefixListId"),
-)
+# The source lists of a permission in a group listing, in the order their entries are given: each with the key
+# that holds a source's value.
+LISTED_SOURCES = (("IpRanges", "CidrIp"), ("Ipv6Ranges", "CidrIpv6"), ("PrefixListIds", "PrefixListId"))
+# The kind of source each such key holds (UserIdGroupPairs' GroupId: another group).
+KIND_OF_KEY = {
+    "CidrIp": SourceKind.IPV4,
+    "CidrIpv6": SourceKind.IPV6,
+    "PrefixListId": SourceKind.PREFIX_LIST,
+    "GroupId": SourceKind.SECURITY_GROUP,
+}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -101,25 +104,27 @@ def entries_of_permission(permission: IpPermissionOutputTypeDef) -> Iterator[Rul
     from_port, to_port = permission.get("FromPort"), permission.get("ToPort")
     # Read as plain mappings: the key of a source's value differs from one list to the next.
     listing = cast("Mapping[str, Any]", permission)
-    for key, kind, field in LISTED_SOURCES:
+    for key, field in LISTED_SOURCES:
         for listed in listing.get(key, ()):
-            yield RuleEntry(
-                protocol=protocol,
-                from_port=from_port,
-                to_port=to_port,
-                source=listed_source(kind, listed[field]),
-                description=listed.get("Description"),
-                rule_id=None,
-            )
+            yield listed_entry((protocol, from_port, to_port, field, listed[field], listed.get("Description")))
     for pair in permission.get("UserIdGroupPairs", ()):
-        yield RuleEntry(
-            protocol=protocol,
-            from_port=from_port,
-            to_port=to_port,
-            source=listed_source(SourceKind.SECURITY_GROUP, pair.get("GroupId", "unknown")),
-            description=pair.get("Description"),
-            rule_id=None,
-        )
+        group = pair.get("GroupId", "unknown")
+        yield listed_entry((protocol, from_port, to_port, "GroupId", group, pair.get("Description")))
+
+
+# Keyed by strings and numbers alone, which hash without a call into Python (an enum member's hash is a Python call).
+@functools.lru_cache(maxsize=16384)
+def listed_entry(listed: tuple[str, int | None, int | None, str, str, str | None]) -> RuleEntry:
+    """One RuleEntry per content of a group listing (no rule id there): a region's rules repeat a few contents."""
+    protocol, from_port, to_port, key, value, description = listed
+    return RuleEntry(
+        protocol=protocol,
+        from_port=from_port,
+        to_port=to_port,
+        source=listed_source(KIND_OF_KEY[key], value),
+        description=description,
+        rule_id=None,
+    )
 
 
 def group_state(group: Mapping[str, Any]) -> GroupState:

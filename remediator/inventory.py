@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from remediator.effects import Aws, Interface
 from remediator.engine import Criteria, Planned, narrowing_prefix_lists, plan_group, referenced_prefix_lists
-from remediator.model import Action, GroupPolicy, GroupState, RuleEntry
+from remediator.model import Action, GroupPolicy, GroupState, Risk, RuleEntry
 from remediator.policy import policy_from_tags
 from remediator.report import ACTION_WORDS, ADVISORY_ACTION, ADVISORY_STATUS, count_by_action, note_text
-from remediator.risk import assess_advisory
+from remediator.risk import PrefixListInfo, assess, assess_advisory
 from remediator.settings import Settings
 
 Progress = Callable[[int], None]
@@ -57,6 +57,37 @@ class Inventory:
     complete: bool = True
     # Kept apart from `findings`, which is all that planning and acting ever read: nothing can act on an advisory.
     advisories: tuple[GroupAdvisories, ...] = ()
+
+
+class Judge:
+    """The verdicts of one scan: whether an entry is risky, and its advisory; each distinct entry judged once.
+
+    A region's thousands of rules repeat a few contents, and group listings share one entry per content.
+    """
+
+    def __init__(self, *, criteria: Criteria, prefix_lists: Mapping[str, PrefixListInfo], advisory_prefix: int) -> None:
+        """Judge by the criteria, with the prefix lists the rules reference resolved."""
+        self._criteria = criteria
+        self._prefix_lists = prefix_lists
+        self._advisory_prefix = advisory_prefix
+        self._verdicts: dict[RuleEntry, tuple[bool, Risk | None]] = {}
+
+    def verdict(self, entry: RuleEntry) -> tuple[bool, Risk | None]:
+        """Whether the entry is risky, and its advisory (None when it has none)."""
+        known = self._verdicts.get(entry)
+        if known is None:
+            criteria = self._criteria
+            known = self._verdicts[entry] = (
+                assess(entry, criteria.risky_ports, criteria.thresholds, self._prefix_lists) is not None,
+                assess_advisory(
+                    entry,
+                    criteria.risky_ports,
+                    criteria.thresholds,
+                    self._prefix_lists,
+                    advisory_prefix=self._advisory_prefix,
+                ),
+            )
+        return known
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,36 +149,35 @@ def scan_region(
             break
     criteria = Criteria.of(settings)
     prefix_lists = aws.prefix_lists(referenced_prefix_lists(entry for group in groups for entry in group.ingress))
+    judge = Judge(criteria=criteria, prefix_lists=prefix_lists, advisory_prefix=settings.advisory_prefix)
+    risky_groups: list[GroupState] = []
+    advised: list[tuple[GroupState, GroupPolicy, list[Advisory]]] = []
+    for group in sorted(groups, key=lambda g: g.group_id):
+        risky = False
+        advisories: list[Advisory] = []
+        for entry in group.ingress:
+            is_risky, advisory = judge.verdict(entry)
+            risky = risky or is_risky
+            if advisory is not None:
+                advisories.append(Advisory(entry=entry, risk=advisory.reason))
+        if risky:
+            risky_groups.append(group)
+        if advisories:
+            advised.append((group, policy_from_tags(group.tags, criteria.default_policy, now), advisories))
+    # Only the groups with a risky rule are planned; the others need neither their policy nor a prefix list more.
     wanted = set().union(
         *(
             narrowing_prefix_lists(group, group.ingress, criteria=criteria, now=now, prefix_lists=prefix_lists)
-            for group in groups
+            for group in risky_groups
         )
     )
     if wanted:
         prefix_lists = {**prefix_lists, **aws.prefix_lists(wanted)}
-    planned: list[tuple[GroupState, GroupPolicy, list[Planned]]] = []
-    advised: list[tuple[GroupState, GroupPolicy, list[Advisory]]] = []
-    for group in sorted(groups, key=lambda g: g.group_id):
-        plans = plan_group(group, group.ingress, criteria=criteria, now=now, prefix_lists=prefix_lists)
-        if plans:
-            planned.append((group, policy_from_tags(group.tags, criteria.default_policy, now), plans))
-        advisories = [
-            Advisory(entry=entry, risk=risk.reason)
-            for entry in group.ingress
-            if (
-                risk := assess_advisory(
-                    entry,
-                    criteria.risky_ports,
-                    criteria.thresholds,
-                    prefix_lists,
-                    advisory_prefix=settings.advisory_prefix,
-                )
-            )
-            is not None
-        ]
-        if advisories:
-            advised.append((group, policy_from_tags(group.tags, criteria.default_policy, now), advisories))
+    planned = [
+        (group, policy_from_tags(group.tags, criteria.default_policy, now), plans)
+        for group in risky_groups
+        if (plans := plan_group(group, group.ingress, criteria=criteria, now=now, prefix_lists=prefix_lists))
+    ]
     # Attachment only matters for what was found, so a clean region costs no call for it.
     interfaces = aws.interfaces_by_group() if planned or advised else {}
     return Inventory(

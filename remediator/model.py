@@ -84,6 +84,13 @@ def network_of(cidr: str) -> IpNetwork | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def canonical_value(source: Source) -> str:
+    """A source's value as rules are compared: a CIDR as its network (host bits cleared), anything else as given."""
+    network = source.network()
+    return str(network) if network is not None else source.value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PortRange:
     """An inclusive range of ports; all traffic is 0-65535."""
@@ -123,8 +130,7 @@ class RuleEntry:
 
     def content_key(self) -> tuple[str, int | None, int | None, SourceKind, str]:
         """What identifies the rule: protocol, ports (None for all traffic), source kind and normalized source."""
-        network = self.source.network()
-        value = str(network) if network is not None else self.source.value
+        value = canonical_value(self.source)
         if self.protocol == "-1" or (self.from_port, self.to_port) == (-1, -1):
             # All traffic has no ports: rule listings say -1/-1 where group listings say nothing.
             return (self.protocol, None, None, self.source.kind, value)

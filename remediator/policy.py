@@ -15,6 +15,8 @@ MODE_TAG = "remediator:mode"
 ALLOWED_CIDRS_TAG = "remediator:allowed-cidrs"
 EXPIRES_TAG = "remediator:expires"
 TAG_KEYS = (MODE_TAG, ALLOWED_CIDRS_TAG, EXPIRES_TAG)
+# Each key of ours by its lower-case spelling: what a near miss (other case, spaces around) is matched against.
+LOWER_TAG_KEYS = {key.lower(): key for key in TAG_KEYS}
 # The end of the note on a narrowing that cannot narrow. Its words depend on what became of the rule, so the report
 # words it for where it is shown (`remediator.report.note_text`): "was revoked" only where the rule was revoked.
 REVOKED_INSTEAD = "so it is revoked instead of narrowed"
@@ -22,11 +24,10 @@ REVOKED_INSTEAD = "so it is revoked instead of narrowed"
 
 def near_miss_tag_notes(tags: Mapping[str, str]) -> tuple[str, ...]:
     """A note for each tag key that is one of the remediator's but for case or surrounding spaces: it is not read."""
-    known = {key.lower(): key for key in TAG_KEYS}
     return tuple(
-        f"the tag {key!r} is not read: tag keys are exact, use {known[key.strip().lower()]}"
+        f"the tag {key!r} is not read: tag keys are exact, use {LOWER_TAG_KEYS[key.strip().lower()]}"
         for key in sorted(tags)
-        if key not in TAG_KEYS and key.strip().lower() in known
+        if key not in TAG_KEYS and key.strip().lower() in LOWER_TAG_KEYS
     )
 
 

@@ -18,7 +18,7 @@ from remediator.inventory import GroupScan, Row, advisory_rows, row_of, rule_ord
 from remediator.log import log_event, log_warning
 from remediator.metrics import emit
 from remediator.model import ACTING_MODES, Mode, Outcome
-from remediator.report import SweepLine, SweepReport, count_by_action
+from remediator.report import ADVISORY_STATUS, SweepLine, SweepReport, count_by_action
 from remediator.settings import Settings
 
 # Without a Lambda context (the command line, tests), the sweep stops this long after it started.
@@ -81,8 +81,7 @@ def sweep(
         # Only reported: the loop above, the one place the sweep acts, reads `inventory.findings` alone.
         advisories=tuple(advisory_rows(inventory)),
     )
-    for row in report.advisories:
-        log_advisory(row)
+    log_advisories(report.advisories)
     notified = reporting.publish(reporting.sweep_notification(report), settings.topic_arn, aws, region=report.region)
     emit(reporting.metric_counts(Counter(line.outcome for line in report.lines)), settings.sweep_mode.value, now)
     result = summary(report, notified)
@@ -195,6 +194,32 @@ def summary(report: SweepReport, notified: bool) -> dict[str, Any]:
     }
 
 
-def log_advisory(row: Row) -> None:
-    """One log line per advisory finding: a risky port open to a broad internal range, never acted on."""
-    log_event("sweep advisory", **row.log_fields(), outcome=row.would)
+# Advisory rules can be in every group of a region (tcp/22 from 10.0.0.0/8 is common): a line each would be
+# thousands of lines a day, so they go a hundred a line, well under CloudWatch Logs' 256 KB an event.
+ADVISORIES_PER_LINE = 100
+
+
+def log_advisories(rows: tuple[Row, ...]) -> None:
+    """The advisory findings, a hundred a log line: risky ports open to broad internal ranges, never acted on."""
+    parts = -(-len(rows) // ADVISORIES_PER_LINE)
+    for part, start in enumerate(range(0, len(rows), ADVISORIES_PER_LINE), start=1):
+        log_event(
+            "sweep advisories",
+            region=rows[start].region,
+            advisory_rules=len(rows),
+            part=part,
+            parts=parts,
+            outcome=ADVISORY_STATUS,
+            rules=[advisory_fields(row) for row in rows[start : start + ADVISORIES_PER_LINE]],
+        )
+
+
+def advisory_fields(row: Row) -> dict[str, object]:
+    """What a log line says of one advisory rule: the group and the rule (`scan --advisory` gives each one's reason)."""
+    return {
+        "group_id": row.group_id,
+        "group_name": row.group_name,
+        "attached": row.attached,
+        "ports": row.ports,
+        "source": row.source,
+    }

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import World
 
+from remediator import effects
 from remediator.effects import Aws, permission_for
 from remediator.model import RuleEntry, Source, SourceKind
 
@@ -246,3 +247,21 @@ def test_a_missing_table_is_raised_not_taken_for_a_first_opening(world: World) -
         world.aws.count_opening("no-such-table", OPENING, now, principal=BY, user_agent=None)
     with pytest.raises(ClientError):
         world.aws.first_notice("no-such-table", "noticed#sg-1#2026-12-01", now)
+
+
+def test_identical_listed_rules_share_one_entry_and_a_description_makes_another() -> None:
+    def listing(group_id: str, description: str | None) -> dict[str, object]:
+        cidr: dict[str, str] = {"CidrIp": "10.0.0.0/8"} | ({"Description": description} if description else {})
+        return {
+            "GroupId": group_id,
+            "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [cidr]}],
+        }
+
+    [first] = effects.group_state(listing("sg-1", None)).ingress
+    [same] = effects.group_state(listing("sg-2", None)).ingress
+    [described] = effects.group_state(listing("sg-3", "office")).ingress
+
+    assert first is same
+    assert described is not first
+    assert (described.description, described.source) == ("office", first.source)
+    assert first.rule_id is None

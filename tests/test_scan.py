@@ -20,10 +20,14 @@ from botocore.stub import Stubber
 from conftest import REGION, World
 from moto.server import ThreadedMotoServer
 
+from remediator import inventory
 from remediator.cli import scan as scan_command
 from remediator.cli.main import main
-from remediator.effects import Aws
-from remediator.inventory import Inventory, rows_of, scan_region, summary_line
+from remediator.effects import Aws, group_state
+from remediator.engine import Criteria
+from remediator.inventory import Inventory, Judge, rows_of, scan_region, summary_line
+from remediator.model import RuleEntry, Source, SourceKind
+from remediator.risk import PrefixListInfo
 from remediator.settings import settings_from
 
 NOW = datetime.now(UTC)
@@ -456,3 +460,58 @@ def test_the_scan_says_a_rule_would_be_revoked_never_that_it_was(world: World) -
     assert rows[misspelt].notes == ("the tag 'Remediator:Mode' is not read: tag keys are exact, use remediator:mode",)
     assert rows[misspelt].would == "revoke"
     assert not any("was revoked" in note for row in rows.values() for note in row.notes)
+
+
+JUDGED = [
+    # protocol, from, to, kind, value: (risky, advisory)
+    (("tcp", 22, 22, SourceKind.IPV4, "0.0.0.0/0"), (True, False)),
+    (("tcp", 22, 22, SourceKind.IPV4, "10.0.0.0/8"), (False, True)),
+    (("tcp", 22, 22, SourceKind.IPV4, "10.1.2.0/24"), (False, False)),
+    (("tcp", 443, 443, SourceKind.IPV4, "0.0.0.0/0"), (False, False)),
+    (("-1", None, None, SourceKind.IPV6, "::/0"), (True, False)),
+    (("tcp", 3389, 3389, SourceKind.IPV6, "fd00::/8"), (False, True)),
+    (("tcp", 22, 22, SourceKind.PREFIX_LIST, "pl-0123456789abcdef0"), (True, False)),
+    (("tcp", 22, 22, SourceKind.PREFIX_LIST, "pl-00000000000000000"), (False, False)),
+    (("tcp", 22, 22, SourceKind.SECURITY_GROUP, "sg-0123456789abcdef0"), (False, False)),
+]
+
+
+@pytest.mark.parametrize(("content", "expected"), JUDGED)
+def test_the_scans_judge_gives_each_entry_the_verdicts_of_assess_and_assess_advisory(
+    content: tuple[str, int | None, int | None, SourceKind, str], expected: tuple[bool, bool]
+) -> None:
+    protocol, first, last, kind, value = content
+    entry = RuleEntry(
+        protocol=protocol,
+        from_port=first,
+        to_port=last,
+        source=Source(kind=kind, value=value),
+        description=None,
+        rule_id=None,
+    )
+    criteria = Criteria.of(settings_from({}))
+    open_list = PrefixListInfo(prefix_list_id="pl-0123456789abcdef0", aws_managed=False, cidrs=("0.0.0.0/0",))
+    judge = Judge(criteria=criteria, prefix_lists={open_list.prefix_list_id: open_list}, advisory_prefix=16)
+
+    risky, advisory = judge.verdict(entry)
+
+    assert (risky, advisory is not None) == expected
+
+
+def test_the_scans_judge_judges_a_content_shared_by_many_groups_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[RuleEntry] = []
+    real = inventory.assess
+
+    def counted(entry: RuleEntry, *args: Any) -> Any:
+        calls.append(entry)
+        return real(entry, *args)
+
+    monkeypatch.setattr(inventory, "assess", counted)
+    listed = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    groups = [group_state({"GroupId": f"sg-{n:017x}", "IpPermissions": [listed]}) for n in range(50)]
+    judge = Judge(criteria=Criteria.of(settings_from({})), prefix_lists={}, advisory_prefix=16)
+
+    verdicts = {judge.verdict(entry)[0] for group in groups for entry in group.ingress}
+
+    assert verdicts == {True}
+    assert len(calls) == 1

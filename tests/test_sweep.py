@@ -598,8 +598,11 @@ def test_advisory_rules_alone_send_no_message_and_the_result_still_counts_them(
     assert world.messages() == []
     assert (result["status"], result["risky_rules"], result["advisory_rules"]) == ("clean", 0, 1)
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    [advisory] = [line for line in logged if line["message"] == "sweep advisory"]
-    assert (advisory["group_id"], advisory["outcome"]) == (jump, "advisory: not acted on")
+    [advisories] = [line for line in logged if line["message"] == "sweep advisories"]
+    assert (advisories["advisory_rules"], advisories["part"], advisories["parts"]) == (1, 1, 1)
+    assert advisories["outcome"] == "advisory: not acted on"
+    [rule] = advisories["rules"]
+    assert (rule["group_id"], rule["ports"], rule["source"]) == (jump, "tcp/22", "10.0.0.0/8")
 
 
 def advisory_row(number: int) -> Row:
@@ -619,6 +622,31 @@ def advisory_row(number: int) -> Row:
         narrow_to=(),
         notes=(),
     )
+
+
+def test_advisories_are_logged_a_hundred_a_line_each_line_with_the_exact_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = tuple(advisory_row(number) for number in range(2 * sweep_module.ADVISORIES_PER_LINE + 50))
+
+    sweep_module.log_advisories(rows)
+
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["message"] for line in logged] == ["sweep advisories"] * 3
+    assert [(line["part"], line["parts"], len(line["rules"])) for line in logged] == [
+        (1, 3, 100),
+        (2, 3, 100),
+        (3, 3, 50),
+    ]
+    assert {line["advisory_rules"] for line in logged} == {len(rows)}
+    assert [rule["group_id"] for line in logged for rule in line["rules"]] == [row.group_id for row in rows]
+    assert {line["outcome"] for line in logged} == {"advisory: not acted on"}
+
+
+def test_no_advisory_logs_no_advisory_line(capsys: pytest.CaptureFixture[str]) -> None:
+    sweep_module.log_advisories(())
+
+    assert capsys.readouterr().out == ""
 
 
 def test_the_advisory_list_is_capped_in_the_result_and_the_message_and_the_count_stays_exact() -> None:
