@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report import cold_medians, order, sweep_goals
+from bench.report import cold_medians, floor_rows, order, sweep_goals
 
 DESCRIBE, REVOKE, PUBLISH = "ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "sns:Publish"
 
@@ -97,3 +97,13 @@ def test_the_cold_start_is_the_median_of_the_rounds_medians() -> None:
 
     assert cold_medians(cold) == (160.0, 390.0)
     assert cold_medians({"ours_ms": [1.0, 3.0], "c7n_ms": [2.0]}) == (2.0, 2.0)
+
+
+def test_the_cold_start_floor_is_the_dependencies_import_against_c7ns_cold_start() -> None:
+    cold = {"dependencies_ours": "botocore.session, pydantic.main", "dependencies_ours_ms": [300.0, 340.0, 320.0]}
+
+    [row] = floor_rows(cold, 640.0)
+
+    assert row[1:4] == ["320.0 ms", "640.0 ms", "0.50x"]
+    assert row[-1] == "**no**"
+    assert floor_rows({"ours_ms": [1.0]}, 640.0) == []

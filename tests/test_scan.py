@@ -20,7 +20,7 @@ from botocore.stub import Stubber
 from conftest import REGION, World
 from moto.server import ThreadedMotoServer
 
-from remediator import inventory
+from remediator import inventory, risk
 from remediator.cli import scan as scan_command
 from remediator.cli.main import main
 from remediator.effects import Aws, group_state
@@ -500,7 +500,7 @@ def test_the_scans_judge_gives_each_entry_the_verdicts_of_assess_and_assess_advi
 
 def test_the_scans_judge_judges_a_content_shared_by_many_groups_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[RuleEntry] = []
-    real = inventory.assess
+    real = risk.assess
 
     def counted(entry: RuleEntry, *args: Any) -> Any:
         calls.append(entry)
