@@ -98,27 +98,30 @@ def listed_source(kind: SourceKind, value: str) -> Source:
     return Source(kind=kind, value=value)
 
 
-def entries_of_permission(permission: IpPermissionOutputTypeDef) -> Iterator[RuleEntry]:
+def entries_of_permission(permission: IpPermissionOutputTypeDef) -> list[RuleEntry]:
     """The entries of one IpPermissions element of a group listing, one per source."""
-    protocol = normalize_protocol(permission.get("IpProtocol"))
-    from_port, to_port = permission.get("FromPort"), permission.get("ToPort")
+    protocol, from_port, to_port = permission.get("IpProtocol"), permission.get("FromPort"), permission.get("ToPort")
     # Read as plain mappings: the key of a source's value differs from one list to the next.
     listing = cast("Mapping[str, Any]", permission)
+    entries: list[RuleEntry] = []
     for key, field in LISTED_SOURCES:
         for listed in listing.get(key, ()):
-            yield listed_entry((protocol, from_port, to_port, field, listed[field], listed.get("Description")))
+            entries.append(
+                listed_entry((protocol, from_port, to_port, field, listed[field], listed.get("Description")))
+            )
     for pair in permission.get("UserIdGroupPairs", ()):
         group = pair.get("GroupId", "unknown")
-        yield listed_entry((protocol, from_port, to_port, "GroupId", group, pair.get("Description")))
+        entries.append(listed_entry((protocol, from_port, to_port, "GroupId", group, pair.get("Description"))))
+    return entries
 
 
 # Keyed by strings and numbers alone, which hash without a call into Python (an enum member's hash is a Python call).
 @functools.lru_cache(maxsize=16384)
-def listed_entry(listed: tuple[str, int | None, int | None, str, str, str | None]) -> RuleEntry:
+def listed_entry(listed: tuple[str | None, int | None, int | None, str, str, str | None]) -> RuleEntry:
     """One RuleEntry per content of a group listing (no rule id there): a region's rules repeat a few contents."""
     protocol, from_port, to_port, key, value, description = listed
     return RuleEntry(
-        protocol=protocol,
+        protocol=normalize_protocol(protocol),
         from_port=from_port,
         to_port=to_port,
         source=listed_source(KIND_OF_KEY[key], value),
@@ -129,14 +132,15 @@ def listed_entry(listed: tuple[str, int | None, int | None, str, str, str | None
 
 def group_state(group: Mapping[str, Any]) -> GroupState:
     """A group of DescribeSecurityGroups as a GroupState."""
+    ingress: list[RuleEntry] = []
+    for permission in group.get("IpPermissions", ()):
+        ingress += entries_of_permission(permission)
     return GroupState(
         group_id=group["GroupId"],
         group_name=group.get("GroupName", ""),
         vpc_id=group.get("VpcId"),
-        tags={tag["Key"]: tag["Value"] for tag in group.get("Tags", [])},
-        ingress=tuple(
-            entry for permission in group.get("IpPermissions", []) for entry in entries_of_permission(permission)
-        ),
+        tags={tag["Key"]: tag["Value"] for tag in group.get("Tags", ())},
+        ingress=tuple(ingress),
     )
 
 

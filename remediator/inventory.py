@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -265,13 +266,14 @@ def advisory_row(region: str, found: GroupAdvisories, advisory: Advisory) -> Row
     )
 
 
-def advisory_rows(inventory: Inventory) -> list[Row]:
-    """One row per advisory entry, by group id and then by rule."""
-    return [
+def advisory_rows(inventory: Inventory, *, limit: int | None = None) -> list[Row]:
+    """One row per advisory entry, by group id and then by rule; the first `limit` only, when given."""
+    rows = (
         advisory_row(inventory.region, found, advisory)
         for found in inventory.advisories
         for advisory in sorted(found.advisories, key=rule_order)
-    ]
+    )
+    return list(itertools.islice(rows, limit))
 
 
 def rule_order(plan: Planned | Advisory) -> tuple[str, int, int, str, str]:

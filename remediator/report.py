@@ -163,8 +163,15 @@ class SweepReport:
     interfaces: Mapping[str, tuple[Interface, ...]] = field(default_factory=dict)
     # False when the time budget ran out before every group was read: the rest waits for the next sweep.
     scan_complete: bool = True
-    # Risky ports open to a broad internal range (docs/advisory.md): counted and listed, never acted on.
+    # Risky ports open to a broad internal range (docs/advisory.md): counted and listed, never acted on. The sweep
+    # lists the first LISTED_ADVISORIES (all a message and a result show) and counts them all in `advisory_rules`.
     advisories: tuple[Row, ...] = ()
+    advisory_rules: int | None = None
+
+    @property
+    def advisory_total(self) -> int:
+        """How many advisory rules the scan found: `advisory_rules`, or as many as are listed when it is unset."""
+        return len(self.advisories) if self.advisory_rules is None else self.advisory_rules
 
 
 def event_report(
@@ -619,12 +626,12 @@ def sweep_notification(report: SweepReport) -> Notification | None:
 
 def advisory_count(report: SweepReport) -> str:
     """`1 rule opens`, `2 rules open`: the subject and verb of the advisory sentence."""
-    return counted(len(report.advisories), "rule") + (" opens" if len(report.advisories) == 1 else " open")
+    return counted(report.advisory_total, "rule") + (" opens" if report.advisory_total == 1 else " open")
 
 
 def advisory_block(report: SweepReport) -> list[str]:
     """The sweep message's advisory findings: their exact count, then the first ones by group; empty when none."""
-    if not report.advisories:
+    if not report.advisory_total:
         return []
     shown = report.advisories[:LISTED_ADVISORIES]
     block = [
@@ -634,9 +641,9 @@ def advisory_block(report: SweepReport) -> list[str]:
         "them, whatever its mode; restrict each to the addresses that need it.",
         *(f"- {row.group_id} ({row.group_name}): {row.ports} from {row.source}" for row in shown),
     ]
-    if len(report.advisories) > len(shown):
+    if report.advisory_total > len(shown):
         block.append(
-            f"... and {len(report.advisories) - len(shown)} more, not listed here: "
+            f"... and {report.advisory_total - len(shown)} more, not listed here: "
             f"python -m remediator scan --region {report.region} --advisory"
         )
     return block
@@ -842,7 +849,7 @@ def sweep_chat(report: SweepReport) -> dict[str, Any]:
         text.append(f"... and {counted(len(lines) - len(shown), 'more risky rule')} (see the e-mail).")
     if not report.scan_complete:
         text.append("The scan stopped early (time budget): the next sweep reads the rest.")
-    if report.advisories:
+    if report.advisory_total:
         text.append(
             f"Advisory, not acted on: {advisory_count(report)} a risky port to broad internal sources (see the e-mail)."
         )

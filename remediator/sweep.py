@@ -14,7 +14,7 @@ from remediator import integrations
 from remediator import report as reporting
 from remediator.effects import CONNECT_TIMEOUT_SECONDS, GROUP_GONE, READ_TIMEOUT_SECONDS, Aws, error_code
 from remediator.engine import CLOSING, Planned, act_by_content, reported_only
-from remediator.inventory import GroupScan, Row, advisory_rows, row_of, rule_order, scan_region
+from remediator.inventory import GroupScan, Inventory, advisory_rows, row_of, rule_order, scan_region
 from remediator.log import log_event, log_warning
 from remediator.metrics import emit
 from remediator.model import ACTING_MODES, Mode, Outcome
@@ -79,9 +79,10 @@ def sweep(
         acted_at=now,
         interfaces={found.group.group_id: found.interfaces for found in inventory.findings},
         # Only reported: the loop above, the one place the sweep acts, reads `inventory.findings` alone.
-        advisories=tuple(advisory_rows(inventory)),
+        advisories=tuple(advisory_rows(inventory, limit=reporting.LISTED_ADVISORIES)),
+        advisory_rules=sum(len(found.advisories) for found in inventory.advisories),
     )
-    log_advisories(report.advisories)
+    log_advisories(inventory)
     notified = reporting.publish(reporting.sweep_notification(report), settings.topic_arn, aws, region=report.region)
     emit(reporting.metric_counts(Counter(line.outcome for line in report.lines)), settings.sweep_mode.value, now)
     result = summary(report, notified)
@@ -184,7 +185,7 @@ def summary(report: SweepReport, notified: bool) -> dict[str, Any]:
         "by_action": count_by_action(rows),
         "by_outcome": dict(sorted(Counter(line.outcome.value for line in report.lines).items())),
         "failed": sorted({line.row.group_id for line in report.lines if line.outcome == Outcome.FAILED}),
-        "advisory_rules": len(report.advisories),
+        "advisory_rules": report.advisory_total,
         # The first ones only, to keep the result (and the outcome event that carries it) small; the count is exact.
         "advisory": [
             {"group_id": row.group_id, "ports": row.ports, "source": row.source}
@@ -199,27 +200,27 @@ def summary(report: SweepReport, notified: bool) -> dict[str, Any]:
 ADVISORIES_PER_LINE = 100
 
 
-def log_advisories(rows: tuple[Row, ...]) -> None:
+def log_advisories(inventory: Inventory) -> None:
     """The advisory findings, a hundred a log line: risky ports open to broad internal ranges, never acted on."""
-    parts = -(-len(rows) // ADVISORIES_PER_LINE)
-    for part, start in enumerate(range(0, len(rows), ADVISORIES_PER_LINE), start=1):
+    rules = [
+        {
+            "group_id": found.group.group_id,
+            "group_name": found.group.group_name,
+            "attached": found.attached,
+            "ports": advisory.entry.ports_text(),
+            "source": advisory.entry.source.value,
+        }
+        for found in inventory.advisories
+        for advisory in sorted(found.advisories, key=rule_order)
+    ]
+    parts = -(-len(rules) // ADVISORIES_PER_LINE)
+    for part, start in enumerate(range(0, len(rules), ADVISORIES_PER_LINE), start=1):
         log_event(
             "sweep advisories",
-            region=rows[start].region,
-            advisory_rules=len(rows),
+            region=inventory.region,
+            advisory_rules=len(rules),
             part=part,
             parts=parts,
             outcome=ADVISORY_STATUS,
-            rules=[advisory_fields(row) for row in rows[start : start + ADVISORIES_PER_LINE]],
+            rules=rules[start : start + ADVISORIES_PER_LINE],
         )
-
-
-def advisory_fields(row: Row) -> dict[str, object]:
-    """What a log line says of one advisory rule: the group and the rule (`scan --advisory` gives each one's reason)."""
-    return {
-        "group_id": row.group_id,
-        "group_name": row.group_name,
-        "attached": row.attached,
-        "ports": row.ports,
-        "source": row.source,
-    }

@@ -16,8 +16,8 @@ from conftest import REGION, World
 from remediator import effects, handler
 from remediator import sweep as sweep_module
 from remediator.effects import Aws
-from remediator.inventory import Row, scan_region
-from remediator.model import Mode, Outcome, RuleEntry
+from remediator.inventory import Advisory, GroupAdvisories, Inventory, Row, scan_region
+from remediator.model import GroupState, Mode, Outcome, RuleEntry, Source, SourceKind
 from remediator.report import LISTED_ADVISORIES, LISTED_RULES, SweepLine, SweepReport, sweep_notification
 from remediator.settings import current_settings
 from remediator.sweep import sweep
@@ -624,12 +624,40 @@ def advisory_row(number: int) -> Row:
     )
 
 
+def advisory_inventory(groups: int) -> Inventory:
+    entry = RuleEntry(
+        protocol="tcp",
+        from_port=22,
+        to_port=22,
+        source=Source(kind=SourceKind.IPV4, value="10.0.0.0/8"),
+        description=None,
+        rule_id=None,
+    )
+    policy = current_settings().default_policy()
+    return Inventory(
+        region=REGION,
+        groups_scanned=groups,
+        findings=(),
+        advisories=tuple(
+            GroupAdvisories(
+                group=GroupState(
+                    group_id=f"sg-{number:017x}", group_name="internal", vpc_id=None, tags={}, ingress=(entry,)
+                ),
+                attached=number % 2 == 0,
+                policy=policy,
+                advisories=(Advisory(entry=entry, risk="broad"),),
+            )
+            for number in range(groups)
+        ),
+    )
+
+
 def test_advisories_are_logged_a_hundred_a_line_each_line_with_the_exact_count(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    rows = tuple(advisory_row(number) for number in range(2 * sweep_module.ADVISORIES_PER_LINE + 50))
+    inventory = advisory_inventory(2 * sweep_module.ADVISORIES_PER_LINE + 50)
 
-    sweep_module.log_advisories(rows)
+    sweep_module.log_advisories(inventory)
 
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["message"] for line in logged] == ["sweep advisories"] * 3
@@ -638,15 +666,45 @@ def test_advisories_are_logged_a_hundred_a_line_each_line_with_the_exact_count(
         (2, 3, 100),
         (3, 3, 50),
     ]
-    assert {line["advisory_rules"] for line in logged} == {len(rows)}
-    assert [rule["group_id"] for line in logged for rule in line["rules"]] == [row.group_id for row in rows]
+    assert {line["advisory_rules"] for line in logged} == {250}
+    assert [rule["group_id"] for line in logged for rule in line["rules"]] == [
+        found.group.group_id for found in inventory.advisories
+    ]
+    assert logged[0]["rules"][0] == {
+        "group_id": "sg-00000000000000000",
+        "group_name": "internal",
+        "attached": True,
+        "ports": "tcp/22",
+        "source": "10.0.0.0/8",
+    }
     assert {line["outcome"] for line in logged} == {"advisory: not acted on"}
 
 
 def test_no_advisory_logs_no_advisory_line(capsys: pytest.CaptureFixture[str]) -> None:
-    sweep_module.log_advisories(())
+    sweep_module.log_advisories(advisory_inventory(0))
 
     assert capsys.readouterr().out == ""
+
+
+def test_a_report_that_lists_the_first_advisories_counts_them_all() -> None:
+    report = SweepReport(
+        account="123456789012",
+        region=REGION,
+        sweep_mode=Mode.NOTIFY,
+        dry_run=False,
+        groups_scanned=9000,
+        lines=(big_line(0),),
+        advisories=tuple(advisory_row(number) for number in range(LISTED_ADVISORIES)),
+        advisory_rules=8000,
+    )
+
+    result = sweep_module.summary(report, notified=True)
+    message = sweep_notification(report)
+
+    assert (result["advisory_rules"], len(result["advisory"])) == (8000, LISTED_ADVISORIES)
+    assert message is not None
+    assert f"... and {8000 - LISTED_ADVISORIES} more, not listed here" in message.body
+    assert "Advisory, not acted on: 8000 rules open" in message.body
 
 
 def test_the_advisory_list_is_capped_in_the_result_and_the_message_and_the_count_stays_exact() -> None:
