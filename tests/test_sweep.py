@@ -686,7 +686,18 @@ def test_no_advisory_logs_no_advisory_line(capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().out == ""
 
 
-def test_a_report_that_lists_the_first_advisories_counts_them_all() -> None:
+@pytest.mark.parametrize(
+    ("listed", "counted"),
+    [
+        # More rows than a message shows, and no count: the rows are the count.
+        (LISTED_ADVISORIES + 7, None),
+        # The sweep's way: the first rows only, and the count of them all.
+        (LISTED_ADVISORIES, 8000),
+    ],
+)
+def test_the_advisory_list_is_capped_in_the_result_and_the_message_and_the_count_stays_exact(
+    listed: int, counted: int | None
+) -> None:
     report = SweepReport(
         account="123456789012",
         region=REGION,
@@ -694,40 +705,24 @@ def test_a_report_that_lists_the_first_advisories_counts_them_all() -> None:
         dry_run=False,
         groups_scanned=9000,
         lines=(big_line(0),),
-        advisories=tuple(advisory_row(number) for number in range(LISTED_ADVISORIES)),
-        advisory_rules=8000,
+        advisories=tuple(advisory_row(number) for number in range(listed)),
+        advisory_rules=counted,
     )
+    total = listed if counted is None else counted
 
     result = sweep_module.summary(report, notified=True)
     message = sweep_notification(report)
 
-    assert (result["advisory_rules"], len(result["advisory"])) == (8000, LISTED_ADVISORIES)
-    assert message is not None
-    assert f"... and {8000 - LISTED_ADVISORIES} more, not listed here" in message.body
-    assert "Advisory, not acted on: 8000 rules open" in message.body
-
-
-def test_the_advisory_list_is_capped_in_the_result_and_the_message_and_the_count_stays_exact() -> None:
-    report = SweepReport(
-        account="123456789012",
-        region=REGION,
-        sweep_mode=Mode.NOTIFY,
-        dry_run=False,
-        groups_scanned=100,
-        lines=(big_line(0),),
-        advisories=tuple(advisory_row(number) for number in range(LISTED_ADVISORIES + 7)),
-    )
-
-    result = sweep_module.summary(report, notified=True)
-    message = sweep_notification(report)
-
-    assert result["advisory_rules"] == LISTED_ADVISORIES + 7
+    assert result["advisory_rules"] == total
     assert len(result["advisory"]) == LISTED_ADVISORIES
     assert message is not None
     assert message.body.count(": tcp/22 from 10.0.0.0/8") == LISTED_ADVISORIES
-    assert f"... and 7 more, not listed here: python -m remediator scan --region {REGION} --advisory" in message.body
+    more = total - LISTED_ADVISORIES
+    assert (
+        f"... and {more} more, not listed here: python -m remediator scan --region {REGION} --advisory" in message.body
+    )
     assert message.chat is not None
     assert (
-        f"Advisory, not acted on: {LISTED_ADVISORIES + 7} rules open a risky port to broad internal sources"
+        f"Advisory, not acted on: {total} rules open a risky port to broad internal sources"
         in message.chat["content"]["description"]
     )
