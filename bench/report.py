@@ -168,14 +168,6 @@ def summary(results: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         ms,
         None,
     )
-    if cold.get("dependencies_ours_ms"):
-        add(
-            f"Cold start floor: ours' chosen dependencies alone (`import {cold['dependencies_ours']}`), median",
-            median(cold["dependencies_ours_ms"]),
-            c7n_cold,
-            ms,
-            None,
-        )
     add(
         "Cold invocation: import + first event (Lambda-like process), median",
         lambda_figure(results, "ours", "cold_total_ms"),

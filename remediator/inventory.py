@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,6 +58,11 @@ class Inventory:
     complete: bool = True
     # Kept apart from `findings`, which is all that planning and acting ever read: nothing can act on an advisory.
     advisories: tuple[GroupAdvisories, ...] = ()
+
+    @property
+    def advisory_rules(self) -> int:
+        """How many advisory entries the scan found, in every group."""
+        return sum(len(found.advisories) for found in self.advisories)
 
 
 class Judge:
@@ -266,13 +271,16 @@ def advisory_row(region: str, found: GroupAdvisories, advisory: Advisory) -> Row
     )
 
 
+def ordered_advisories(inventory: Inventory) -> Iterator[tuple[GroupAdvisories, Advisory]]:
+    """Each advisory entry with its group, in the order of every listing: by group id, then by rule."""
+    for found in inventory.advisories:
+        for advisory in sorted(found.advisories, key=rule_order):
+            yield found, advisory
+
+
 def advisory_rows(inventory: Inventory, *, limit: int | None = None) -> list[Row]:
-    """One row per advisory entry, by group id and then by rule; the first `limit` only, when given."""
-    rows = (
-        advisory_row(inventory.region, found, advisory)
-        for found in inventory.advisories
-        for advisory in sorted(found.advisories, key=rule_order)
-    )
+    """One row per advisory entry, in listing order; the first `limit` only, when given."""
+    rows = (advisory_row(inventory.region, found, advisory) for found, advisory in ordered_advisories(inventory))
     return list(itertools.islice(rows, limit))
 
 

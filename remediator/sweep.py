@@ -14,7 +14,15 @@ from remediator import integrations
 from remediator import report as reporting
 from remediator.effects import CONNECT_TIMEOUT_SECONDS, GROUP_GONE, READ_TIMEOUT_SECONDS, Aws, error_code
 from remediator.engine import CLOSING, Planned, act_by_content, reported_only
-from remediator.inventory import GroupScan, Inventory, advisory_rows, row_of, rule_order, scan_region
+from remediator.inventory import (
+    GroupScan,
+    Inventory,
+    advisory_rows,
+    ordered_advisories,
+    row_of,
+    rule_order,
+    scan_region,
+)
 from remediator.log import log_event, log_warning
 from remediator.metrics import emit
 from remediator.model import ACTING_MODES, Mode, Outcome
@@ -80,7 +88,7 @@ def sweep(
         interfaces={found.group.group_id: found.interfaces for found in inventory.findings},
         # Only reported: the loop above, the one place the sweep acts, reads `inventory.findings` alone.
         advisories=tuple(advisory_rows(inventory, limit=reporting.LISTED_ADVISORIES)),
-        advisory_rules=sum(len(found.advisories) for found in inventory.advisories),
+        advisory_rules=inventory.advisory_rules,
     )
     log_advisories(inventory)
     notified = reporting.publish(reporting.sweep_notification(report), settings.topic_arn, aws, region=report.region)
@@ -210,8 +218,7 @@ def log_advisories(inventory: Inventory) -> None:
             "ports": advisory.entry.ports_text(),
             "source": advisory.entry.source.value,
         }
-        for found in inventory.advisories
-        for advisory in sorted(found.advisories, key=rule_order)
+        for found, advisory in ordered_advisories(inventory)
     ]
     parts = -(-len(rules) // ADVISORIES_PER_LINE)
     for part, start in enumerate(range(0, len(rules), ADVISORIES_PER_LINE), start=1):

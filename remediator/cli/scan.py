@@ -17,7 +17,16 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from remediator.cli.output import CliError, aws_error_message, one_line, print_json, region_name
 from remediator.effects import CLIENT_CONFIG, Aws
 from remediator.findings import RuleFinding, Severity, asff, severity_of
-from remediator.inventory import Inventory, Row, advisory_row, row_of, rule_order, scan_region, summary_line
+from remediator.inventory import (
+    Inventory,
+    Row,
+    advisory_row,
+    ordered_advisories,
+    row_of,
+    rule_order,
+    scan_region,
+    summary_line,
+)
 from remediator.model import Mode
 from remediator.report import count_by_action
 from remediator.settings import current_settings
@@ -177,8 +186,7 @@ def advisory_scan_rows(inventory: Inventory, aws: Aws | None, account: str | Non
             found.policy.expires_at,
             advisory=True,
         )
-        for found in inventory.advisories
-        for advisory in sorted(found.advisories, key=rule_order)
+        for found, advisory in ordered_advisories(inventory)
     ]
 
 
