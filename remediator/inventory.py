@@ -9,7 +9,7 @@ from datetime import datetime
 
 from remediator.effects import Aws, Interface
 from remediator.engine import Criteria, Planned, narrowing_prefix_lists, plan_group, referenced_prefix_lists
-from remediator.model import Action, GroupPolicy, GroupState, Risk, RuleEntry
+from remediator.model import Action, GroupPolicy, GroupState, RuleEntry
 from remediator.policy import policy_from_tags
 from remediator.report import ACTION_WORDS, ADVISORY_ACTION, ADVISORY_STATUS, count_by_action, note_text
 from remediator.risk import PrefixListInfo, assess, assess_advisory
@@ -44,6 +44,7 @@ class GroupAdvisories:
     group: GroupState
     attached: bool
     policy: GroupPolicy
+    # In the order of every listing (`rule_order`).
     advisories: tuple[Advisory, ...]
 
 
@@ -76,24 +77,29 @@ class Judge:
         self._criteria = criteria
         self._prefix_lists = prefix_lists
         self._advisory_prefix = advisory_prefix
-        self._verdicts: dict[RuleEntry, tuple[bool, Risk | None]] = {}
+        # By the entry's identity, with the entry kept (so its id is not reused): hashing a RuleEntry's content
+        # (its fields, then its Source's) costs more than the lookup saves, and listings share one entry per content.
+        self._verdicts: dict[int, tuple[RuleEntry, bool, Advisory | None]] = {}
 
-    def verdict(self, entry: RuleEntry) -> tuple[bool, Risk | None]:
-        """Whether the entry is risky, and its advisory (None when it has none)."""
-        known = self._verdicts.get(entry)
+    def verdict(self, entry: RuleEntry) -> tuple[bool, Advisory | None]:
+        """Whether the entry is risky, and its advisory (None when it has none), one Advisory per entry."""
+        known = self._verdicts.get(id(entry))
         if known is None:
             criteria = self._criteria
-            known = self._verdicts[entry] = (
-                assess(entry, criteria.risky_ports, criteria.thresholds, self._prefix_lists) is not None,
-                assess_advisory(
-                    entry,
-                    criteria.risky_ports,
-                    criteria.thresholds,
-                    self._prefix_lists,
-                    advisory_prefix=self._advisory_prefix,
-                ),
+            risky = assess(entry, criteria.risky_ports, criteria.thresholds, self._prefix_lists) is not None
+            advisory = assess_advisory(
+                entry,
+                criteria.risky_ports,
+                criteria.thresholds,
+                self._prefix_lists,
+                advisory_prefix=self._advisory_prefix,
             )
-        return known
+            known = self._verdicts[id(entry)] = (
+                entry,
+                risky,
+                None if advisory is None else Advisory(entry=entry, risk=advisory.reason),
+            )
+        return known[1], known[2]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,17 +164,20 @@ def scan_region(
     judge = Judge(criteria=criteria, prefix_lists=prefix_lists, advisory_prefix=settings.advisory_prefix)
     risky_groups: list[GroupState] = []
     advised: list[tuple[GroupState, GroupPolicy, list[Advisory]]] = []
+    verdict = judge.verdict
     for group in sorted(groups, key=lambda g: g.group_id):
         risky = False
         advisories: list[Advisory] = []
         for entry in group.ingress:
-            is_risky, advisory = judge.verdict(entry)
+            is_risky, advisory = verdict(entry)
             risky = risky or is_risky
             if advisory is not None:
-                advisories.append(Advisory(entry=entry, risk=advisory.reason))
+                advisories.append(advisory)
         if risky:
             risky_groups.append(group)
         if advisories:
+            if len(advisories) > 1:
+                advisories.sort(key=rule_order)
             advised.append((group, policy_from_tags(group.tags, criteria.default_policy, now), advisories))
     # Only the groups with a risky rule are planned; the others need neither their policy nor a prefix list more.
     wanted = set().union(
@@ -274,7 +283,7 @@ def advisory_row(region: str, found: GroupAdvisories, advisory: Advisory) -> Row
 def ordered_advisories(inventory: Inventory) -> Iterator[tuple[GroupAdvisories, Advisory]]:
     """Each advisory entry with its group, in the order of every listing: by group id, then by rule."""
     for found in inventory.advisories:
-        for advisory in sorted(found.advisories, key=rule_order):
+        for advisory in found.advisories:
             yield found, advisory
 
 

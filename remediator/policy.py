@@ -46,6 +46,9 @@ def parse_expiry(raw: str) -> datetime | None:
 
 def policy_from_tags(tags: Mapping[str, str], default: GroupPolicy, now: datetime) -> GroupPolicy:
     """The group's policy: its tags while its exception lasts, else the default policy (of an untagged group)."""
+    if not tags:
+        # Most groups of a region: nothing to read (a sweep asks this of every group with a finding).
+        return default
     policy = policy_of_tags(tags, default, now)
     near_misses = near_miss_tag_notes(tags)
     return replace(policy, notes=(*policy.notes, *near_misses)) if near_misses else policy

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from remediator.inventory import (
 )
 from remediator.log import log_event, log_warning
 from remediator.metrics import emit
-from remediator.model import ACTING_MODES, Mode, Outcome
+from remediator.model import ACTING_MODES, Mode, Outcome, RuleEntry
 from remediator.report import ADVISORY_STATUS, SweepLine, SweepReport, count_by_action
 from remediator.settings import Settings
 
@@ -67,15 +68,20 @@ def sweep(
     if not inventory.complete:
         log_warning("sweep scan stopped early", region=inventory.region, groups_read=inventory.groups_scanned)
     acting = settings.sweep_mode in ACTING_MODES
+    done: list[tuple[GroupScan, list[Done]]] = []
     lines: list[SweepLine] = []
-    for found in inventory.findings:
-        if acting:
-            group_lines = act_on(found, inventory.region, settings.dry_run, aws, out_of_time=out_of_time)
-        else:
-            group_lines = left_alone(found, inventory.region)
-        for line in group_lines:
+    try:
+        for found in inventory.findings:
+            done.append(
+                (found, act_on(found, settings.dry_run, aws, out_of_time=out_of_time) if acting else left_alone(found))
+            )
+    finally:
+        # Every group is acted on first, and only then reported on and logged: nothing but the calls stands
+        # between one group's revoke and the next, and a sweep an error stops still logs what it did before.
+        for found, group_done in done:
+            lines += lines_of(inventory.region, found, group_done)
+        for line in lines:
             log_finding(line, settings.sweep_mode)
-        lines += group_lines
     report = SweepReport(
         account=account,
         region=inventory.region,
@@ -104,12 +110,19 @@ def sweep(
     return result
 
 
-def left_alone(found: GroupScan, region: str) -> list[SweepLine]:
-    """The lines of a group the sweep only reports on."""
-    return [
-        SweepLine(row=row_of(region, found, plan), outcome=reported_only(plan), details=())
-        for plan in sorted(found.plans, key=rule_order)
-    ]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Done:
+    """What became of one planned entry of a group: its outcome, why, and the entry as acted on."""
+
+    plan: Planned
+    outcome: Outcome
+    details: tuple[str, ...] = ()
+    entry: RuleEntry | None = None
+
+
+def left_alone(found: GroupScan) -> list[Done]:
+    """What becomes of the entries of a group the sweep only reports on."""
+    return [Done(plan=plan, outcome=reported_only(plan)) for plan in sorted(found.plans, key=rule_order)]
 
 
 def closes_rules(found: GroupScan) -> bool:
@@ -117,21 +130,11 @@ def closes_rules(found: GroupScan) -> bool:
     return any(plan.decision.action in CLOSING for plan in found.plans)
 
 
-def act_on(
-    found: GroupScan,
-    region: str,
-    dry_run: bool,
-    aws: Aws,
-    *,
-    out_of_time: Callable[[], bool],
-) -> list[SweepLine]:
+def act_on(found: GroupScan, dry_run: bool, aws: Aws, *, out_of_time: Callable[[], bool]) -> list[Done]:
     """The group's policy applied as the handler applies it: narrowing first, then one revoke by content."""
     plans = sorted(found.plans, key=rule_order)
-    closing = closes_rules(found)
-    if closing and out_of_time():
-        return [
-            SweepLine(row=row_of(region, found, plan), outcome=deferred_or_kept(plan), details=()) for plan in plans
-        ]
+    if closes_rules(found) and out_of_time():
+        return [Done(plan=plan, outcome=deferred_or_kept(plan)) for plan in plans]
     try:
         findings = act_by_content(found.group, plans, dry_run, aws)
     except ClientError as error:
@@ -140,18 +143,24 @@ def act_on(
         outcome = Outcome.ALREADY_GONE if gone else Outcome.FAILED
         reason = " ".join(str(error).split())
         return [
-            SweepLine(
-                row=row_of(region, found, plan),
+            Done(
+                plan=plan,
                 outcome=outcome if plan.decision.action in CLOSING else reported_only(plan),
                 details=() if gone else (reason,),
             )
             for plan in plans
         ]
     return [
-        SweepLine(
-            row=row_of(region, found, plan), outcome=finding.outcome, details=finding.details, entry=finding.entry
-        )
+        Done(plan=plan, outcome=finding.outcome, details=finding.details, entry=finding.entry)
         for plan, finding in zip(plans, findings, strict=True)
+    ]
+
+
+def lines_of(region: str, found: GroupScan, done: list[Done]) -> list[SweepLine]:
+    """The report's lines of a group's entries, from what became of them."""
+    return [
+        SweepLine(row=row_of(region, found, one.plan), outcome=one.outcome, details=one.details, entry=one.entry)
+        for one in done
     ]
 
 
@@ -210,16 +219,24 @@ ADVISORIES_PER_LINE = 100
 
 def log_advisories(inventory: Inventory) -> None:
     """The advisory findings, a hundred a log line: risky ports open to broad internal ranges, never acted on."""
-    rules = [
-        {
-            "group_id": found.group.group_id,
-            "group_name": found.group.group_name,
-            "attached": found.attached,
-            "ports": advisory.entry.ports_text(),
-            "source": advisory.entry.source.value,
-        }
-        for found, advisory in ordered_advisories(inventory)
-    ]
+    # Thousands of advisories share a few entries (one object per content): each entry's words are made once.
+    words: dict[int, tuple[RuleEntry, str, str]] = {}
+    rules: list[dict[str, object]] = []
+    for found, advisory in ordered_advisories(inventory):
+        entry = advisory.entry
+        known = words.get(id(entry))
+        if known is None:
+            known = words[id(entry)] = (entry, entry.ports_text(), entry.source.value)
+        group = found.group
+        rules.append(
+            {
+                "group_id": group.group_id,
+                "group_name": group.group_name,
+                "attached": found.attached,
+                "ports": known[1],
+                "source": known[2],
+            }
+        )
     parts = -(-len(rules) // ADVISORIES_PER_LINE)
     for part, start in enumerate(range(0, len(rules), ADVISORIES_PER_LINE), start=1):
         log_event(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from conftest import REGION, World
 
 from remediator import effects, handler
@@ -350,6 +350,55 @@ def test_a_group_the_sweep_cannot_change_does_not_stop_the_others(
     [message] = world.messages()
     assert "left open: the remediator could not change it" in message["body"]
     assert "UnauthorizedOperation" in message["body"]
+
+
+def test_every_group_is_closed_before_the_first_finding_is_reported(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch
+) -> None:
+    happened: list[tuple[str, str]] = []
+    real_revoke = Aws.revoke_entries_reporting
+    real_log = sweep_module.log_finding
+
+    def revoke(aws: Aws, group_id: str, entries: Sequence[RuleEntry]) -> frozenset[int]:
+        happened.append(("revoke", group_id))
+        return real_revoke(aws, group_id, entries)
+
+    def log(line: SweepLine, sweep_mode: Mode) -> None:
+        happened.append(("log", line.row.group_id))
+        real_log(line, sweep_mode)
+
+    lambda_env.setattr(Aws, "revoke_entries_reporting", revoke)
+    lambda_env.setattr(sweep_module, "log_finding", log)
+
+    run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    kinds = [kind for kind, _ in happened]
+    assert kinds == sorted(kinds, key=lambda kind: kind == "log")
+    assert {group for kind, group in happened if kind == "revoke"} == {groups.plain, groups.narrow}
+    assert {group for kind, group in happened if kind == "log"} == set(groups.ids())
+
+
+def test_a_sweep_an_error_stops_still_logs_the_rules_it_closed_before(
+    world: World, groups: Groups, lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = sorted([groups.plain, groups.narrow])
+    real_revoke = Aws.revoke_entries_reporting
+
+    def revoke(aws: Aws, group_id: str, entries: Sequence[RuleEntry]) -> frozenset[int]:
+        if group_id == second:
+            raise EndpointConnectionError(endpoint_url="https://ec2.eu-west-1.amazonaws.com/")
+        return real_revoke(aws, group_id, entries)
+
+    lambda_env.setattr(Aws, "revoke_entries_reporting", revoke)
+
+    with pytest.raises(EndpointConnectionError):
+        run_sweep(world, lambda_env, REMEDIATOR_SWEEP_MODE="revoke")
+
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    findings = {line["group_id"]: line["outcome"] for line in logged if line["message"] == "sweep finding"}
+    assert ("tcp", 22, 22, "0.0.0.0/0") not in world.ingress(first)
+    assert findings[first] == ("narrowed" if first == groups.narrow else "revoked")
+    assert second not in findings
 
 
 def test_out_of_time_the_sweep_leaves_the_rest_for_the_next_one(world: World, groups: Groups) -> None:

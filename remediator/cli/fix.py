@@ -18,7 +18,7 @@ from remediator.inventory import GroupScan, Inventory, rule_order, scan_region
 from remediator.model import Action, Mode, Outcome
 from remediator.report import OUTCOME_TEXT, restore_command
 from remediator.settings import current_settings
-from remediator.sweep import act_on, closes_rules
+from remediator.sweep import act_on, closes_rules, lines_of
 
 CONFIRMATION = "yes"
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace, ask: Ask = input) -> int:
     for found in inventory.findings:
         if not closes_rules(found):
             continue
-        for done in act_on(found, region, False, aws, out_of_time=lambda: False):
+        for done in lines_of(region, found, act_on(found, False, aws, out_of_time=lambda: False)):
             if done.outcome in (Outcome.NOTIFIED, Outcome.IGNORED):
                 continue
             row = done.row
