@@ -117,7 +117,7 @@ def floor_rows(cold: Mapping[str, Any], c7n_cold: float) -> list[Row]:
     floor = median(cold["dependencies_ours_ms"])
     return [
         [
-            f"Cold start floor: `import {cold['dependencies_ours']}` alone (what the goal leaves room for)",
+            f"Cold start floor: {cold['dependencies_ours']}, nothing else (what the goal leaves room for)",
             ms(floor),
             ms(c7n_cold),
             times(ratio(floor, c7n_cold)),
