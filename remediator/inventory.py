@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -165,7 +166,7 @@ def scan_region(
     risky_groups: list[GroupState] = []
     advised: list[tuple[GroupState, GroupPolicy, list[Advisory]]] = []
     verdict = judge.verdict
-    for group in sorted(groups, key=lambda g: g.group_id):
+    for group in sorted(groups, key=operator.attrgetter("group_id")):
         risky = False
         advisories: list[Advisory] = []
         for entry in group.ingress:
