@@ -98,22 +98,20 @@ def listed_source(kind: SourceKind, value: str) -> Source:
     return Source(kind=kind, value=value)
 
 
-def entries_of_permission(
-    permission: IpPermissionOutputTypeDef, into: list[RuleEntry] | None = None
-) -> list[RuleEntry]:
-    """The entries of one IpPermissions element of a group listing, one per source (appended to `into` if given)."""
-    # Read as a plain mapping: the key of a source's value differs from one list to the next.
+def entries_of_permission(permission: IpPermissionOutputTypeDef) -> list[RuleEntry]:
+    """The entries of one IpPermissions element of a group listing, one per source."""
+    protocol, from_port, to_port = permission.get("IpProtocol"), permission.get("FromPort"), permission.get("ToPort")
+    # Read as plain mappings: the key of a source's value differs from one list to the next.
     listing = cast("Mapping[str, Any]", permission)
-    get = listing.get
-    protocol, from_port, to_port = get("IpProtocol"), get("FromPort"), get("ToPort")
-    entries: list[RuleEntry] = [] if into is None else into
-    add = entries.append
+    entries: list[RuleEntry] = []
     for key, field in LISTED_SOURCES:
-        for listed in get(key, ()):
-            add(listed_entry((protocol, from_port, to_port, field, listed[field], listed.get("Description"))))
-    for pair in get("UserIdGroupPairs", ()):
+        for listed in listing.get(key, ()):
+            entries.append(
+                listed_entry((protocol, from_port, to_port, field, listed[field], listed.get("Description")))
+            )
+    for pair in permission.get("UserIdGroupPairs", ()):
         group = pair.get("GroupId", "unknown")
-        add(listed_entry((protocol, from_port, to_port, "GroupId", group, pair.get("Description"))))
+        entries.append(listed_entry((protocol, from_port, to_port, "GroupId", group, pair.get("Description"))))
     return entries
 
 
@@ -136,7 +134,7 @@ def group_state(group: Mapping[str, Any]) -> GroupState:
     """A group of DescribeSecurityGroups as a GroupState."""
     ingress: list[RuleEntry] = []
     for permission in group.get("IpPermissions", ()):
-        entries_of_permission(permission, ingress)
+        ingress += entries_of_permission(permission)
     tags = group.get("Tags")
     return GroupState(
         group_id=group["GroupId"],

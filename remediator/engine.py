@@ -59,8 +59,7 @@ class Finding:
 
 def referenced_prefix_lists(entries: Iterable[RuleEntry]) -> set[str]:
     """The prefix lists the entries let traffic in from: their entries decide whether the rules are open."""
-    prefix_list = SourceKind.PREFIX_LIST
-    return {entry.source.value for entry in entries if entry.source.kind == prefix_list}
+    return {entry.source.value for entry in entries if entry.source.kind == SourceKind.PREFIX_LIST}
 
 
 def narrowing_prefix_lists(

@@ -133,14 +133,14 @@ def run(args: argparse.Namespace, ask: Ask = input) -> int:
     for found in inventory.findings:
         if not closes_rules(found):
             continue
-        for done in lines_of(region, found, act_on(found, False, aws, out_of_time=lambda: False)):
-            if done.outcome in (Outcome.NOTIFIED, Outcome.IGNORED):
+        for change in lines_of(region, found, act_on(found, False, aws, out_of_time=lambda: False)):
+            if change.outcome in (Outcome.NOTIFIED, Outcome.IGNORED):
                 continue
-            row = done.row
-            print(f"{row.group_id}  {row.ports} from {row.source}: {OUTCOME_TEXT[done.outcome]}")
-            for detail in done.details:
+            row = change.row
+            print(f"{row.group_id}  {row.ports} from {row.source}: {OUTCOME_TEXT[change.outcome]}")
+            for detail in change.details:
                 print(f"    {detail}")
-            if done.outcome in (Outcome.REVOKED, Outcome.NARROWED) and done.entry is not None:
-                print(f"    restore: {restore_command(done.entry, row.group_id, region)}")
-            failed = failed or done.outcome == Outcome.FAILED
+            if change.outcome in (Outcome.REVOKED, Outcome.NARROWED) and change.entry is not None:
+                print(f"    restore: {restore_command(change.entry, row.group_id, region)}")
+            failed = failed or change.outcome == Outcome.FAILED
     return EXIT_FAILED if failed else EXIT_DONE
