@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import platform
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,13 +14,16 @@ from aws_cdk import aws_lambda as lambda_
 from stack_support import REPO_ROOT
 
 from infra.bundling import (
+    COMPILE_BYTE_CODE,
     REQUIREMENTS,
     SOURCE_PACKAGE,
     WHEEL_PLATFORMS,
     LocalBundling,
+    _docker_command,
     asset_hash,
     bundled_requirements,
     python_version,
+    runtime_interpreter,
     wheel_platform,
 )
 from infra.components.remediator_function import ARCHITECTURE, RUNTIME
@@ -67,11 +68,38 @@ def host_platform() -> str:
     return WHEEL_PLATFORMS[HOST_ARCHITECTURES[platform.machine()]]
 
 
-def bundle(output: Path, *, wheel_platform: str, python: str) -> Path:
+def bundle(
+    output: Path,
+    *,
+    wheel_platform: str,
+    python: str,
+    compiler: str | None,
+    source: Path = SOURCE_PACKAGE,
+    requirements: Path = REQUIREMENTS,
+) -> Path:
     """The asset as the stack's local bundling builds it, for the given platform and Python."""
-    bundling = LocalBundling(platform=wheel_platform, python=python, source=SOURCE_PACKAGE, requirements=REQUIREMENTS)
+    bundling = LocalBundling(
+        platform=wheel_platform, python=python, source=source, requirements=requirements, compiler=compiler
+    )
     assert bundling.try_bundle(str(output), image=DockerImage.from_registry("unused-local-bundling-succeeds"))
     return output
+
+
+def pyc_flags(path: Path) -> int:
+    """The flags word of a .pyc's header (PEP 552): 1 is a hash-based .pyc whose source is never checked."""
+    return int.from_bytes(path.read_bytes()[4:8], "little")
+
+
+def assert_byte_code(asset: Path, *, tag: str | None) -> None:
+    """Every module has an unchecked hash-based .pyc of Python `tag` (cpython-311), and nothing else is cached;
+    with no tag, the asset has no byte code at all."""
+    caches = set(asset.rglob("*.pyc"))
+    if tag is None:
+        assert not caches, "byte code of the build host"
+        return
+    expected = {path.parent / "__pycache__" / f"{path.stem}.{tag}.pyc" for path in asset.rglob("*.py")}
+    assert caches == expected
+    assert {pyc_flags(path) for path in caches} == {1}
 
 
 def sdk_like_the_runtime(output: Path, *, python: str) -> Path:
@@ -82,22 +110,6 @@ def sdk_like_the_runtime(output: Path, *, python: str) -> Path:
         check=True,
     )  # fmt: skip
     return output
-
-
-def interpreter(version: str) -> str | None:
-    """An interpreter of `version` on PATH or among pyenv's versions, if one is installed and runs."""
-    candidates = [shutil.which(f"python{version}")]
-    candidates += sorted(
-        glob.glob(str(Path.home() / ".pyenv" / "versions" / f"{version}*" / "bin" / f"python{version}"))
-    )
-    for candidate in filter(None, candidates):
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if probe.returncode == 0 and probe.stdout.strip() == version:
-            return candidate
-    return None
 
 
 def import_handler(python: str, asset: Path, sdk: Path) -> dict[str, object]:
@@ -120,8 +132,11 @@ def assert_contents(asset: Path) -> None:
     top = {path.name for path in asset.iterdir()}
     assert "remediator" in top
     assert not {name for name in top if name.split("-")[0] in FORBIDDEN}, top
-    assert not list(asset.rglob("__pycache__")), "byte code of the build host"
-    shipped = {p.relative_to(asset / "remediator") for p in (asset / "remediator").rglob("*") if p.is_file()}
+    shipped = {
+        p.relative_to(asset / "remediator")
+        for p in (asset / "remediator").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     source = {
         p.relative_to(SOURCE_PACKAGE)
         for p in SOURCE_PACKAGE.rglob("*")
@@ -137,12 +152,18 @@ def assert_contents(asset: Path) -> None:
 @pytest.fixture(scope="session")
 def lambda_asset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bundle(
-        tmp_path_factory.mktemp("asset-lambda"), wheel_platform=wheel_platform(ARCHITECTURE), python=RUNTIME_PYTHON
+        tmp_path_factory.mktemp("asset-lambda"),
+        wheel_platform=wheel_platform(ARCHITECTURE),
+        python=RUNTIME_PYTHON,
+        compiler=runtime_interpreter(RUNTIME_PYTHON),
     )
 
 
 def test_lambda_asset_is_remediator_and_wheels_for_the_lambda_platform(lambda_asset: Path) -> None:
     assert_contents(lambda_asset)
+    # Byte code of the runtime's Python when this host has it, else none (never the host's own).
+    compiled = runtime_interpreter(RUNTIME_PYTHON) is not None
+    assert_byte_code(lambda_asset, tag=f"cpython-{RUNTIME_PYTHON.replace('.', '')}" if compiled else None)
     (extension,) = (lambda_asset / "pydantic_core").glob("_pydantic_core.*.so")
     assert f"cpython-{RUNTIME_PYTHON.replace('.', '')}-aarch64-linux-gnu" in extension.name
     size = sum(path.stat().st_size for path in lambda_asset.rglob("*") if path.is_file())
@@ -152,8 +173,14 @@ def test_lambda_asset_is_remediator_and_wheels_for_the_lambda_platform(lambda_as
 def test_handler_imports_from_the_asset_with_the_host_python(tmp_path_factory: pytest.TempPathFactory) -> None:
     # Weaker than the runtime's Python below (3.11, the host's platform), but it runs everywhere.
     wheels = host_platform()
-    asset = bundle(tmp_path_factory.mktemp("asset-host"), wheel_platform=wheels, python=HOST_PYTHON)
+    asset = bundle(
+        tmp_path_factory.mktemp("asset-host"), wheel_platform=wheels, python=HOST_PYTHON, compiler=sys.executable
+    )
     assert_contents(asset)
+    assert_byte_code(asset, tag=sys.implementation.cache_tag)
+    # The byte code is what runs: a source broken after the build is never read (Lambda can't write a cache,
+    # so without the .pyc every cold start would compile the source).
+    (asset / "remediator" / "log.py").write_text("raise SystemExit('the source was compiled at import')\n")
     sdk = sdk_like_the_runtime(tmp_path_factory.mktemp("sdk-host"), python=HOST_PYTHON)
     report = import_handler(sys.executable, asset, sdk)
     assert str(report["pydantic"]).startswith(str(asset))
@@ -162,12 +189,52 @@ def test_handler_imports_from_the_asset_with_the_host_python(tmp_path_factory: p
     assert report["cli"] == [], "importing the handler loads no command-line module"
 
 
+def test_an_asset_built_without_the_runtime_python_has_no_byte_code_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "src" / "remediator"
+    source.mkdir(parents=True)
+    (source / "handler.py").write_text("x = 1\n")
+    requirements = tmp_path / "src" / "requirements.txt"
+    requirements.write_text("boto3\n")  # the runtime's: nothing for pip to install
+    asset = bundle(
+        tmp_path / "asset", wheel_platform="x", python="3.99", compiler=None, source=source, requirements=requirements
+    )
+    assert (asset / "remediator" / "handler.py").read_text() == "x = 1\n"
+    assert_byte_code(asset, tag=None)
+    assert "no python3.99 on this host: the asset goes without byte code" in capsys.readouterr().err
+
+
+def test_no_interpreter_of_a_python_version_this_host_lacks() -> None:
+    assert runtime_interpreter("3.99") is None
+    found = runtime_interpreter(HOST_PYTHON)
+    if found is not None:
+        probe = [found, "-c", "import sys; print(sys.version_info[:2])"]
+        assert subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip() == str(
+            sys.version_info[:2]
+        )
+
+
+def test_the_docker_fallback_compiles_unchecked_byte_code_after_removing_every_cache() -> None:
+    command = _docker_command(
+        platform="manylinux2014_aarch64", python="3.14", source=SOURCE_PACKAGE, requirements=REQUIREMENTS
+    )
+    script = command[-1]
+    removed = script.index("-name __pycache__ -prune -exec rm -rf")
+    compiled = script.index(f"python {' '.join(COMPILE_BYTE_CODE)} /asset-output")
+    assert removed < compiled
+    assert "--invalidation-mode unchecked-hash" in script
+
+
 def test_handler_imports_from_the_asset_with_the_runtime_python(tmp_path_factory: pytest.TempPathFactory) -> None:
     wheels = host_platform()
-    python = interpreter(RUNTIME_PYTHON)
+    python = runtime_interpreter(RUNTIME_PYTHON)
     if python is None:
         pytest.skip(f"no python{RUNTIME_PYTHON} (the Lambda runtime's version) on PATH or in ~/.pyenv/versions")
-    asset = bundle(tmp_path_factory.mktemp("asset-runtime"), wheel_platform=wheels, python=RUNTIME_PYTHON)
+    asset = bundle(
+        tmp_path_factory.mktemp("asset-runtime"), wheel_platform=wheels, python=RUNTIME_PYTHON, compiler=python
+    )
+    assert_byte_code(asset, tag=f"cpython-{RUNTIME_PYTHON.replace('.', '')}")
     sdk = sdk_like_the_runtime(tmp_path_factory.mktemp("sdk-runtime"), python=RUNTIME_PYTHON)
     report = import_handler(python, asset, sdk)
     assert report["strays"] == []
@@ -187,11 +254,12 @@ def test_asset_hash_follows_source_requirements_and_target(tmp_path: Path) -> No
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("pydantic\n")
 
-    def digest(**target: str) -> str:
+    def digest(*, byte_code: bool = False, **target: str) -> str:
         options = {"platform": "manylinux2014_aarch64", "python": "3.14", **target}
-        return asset_hash(source=source, requirements=requirements, **options)
+        return asset_hash(source=source, requirements=requirements, byte_code=byte_code, **options)
 
     first = digest()
+    assert digest(byte_code=True) != first
     (source / "__pycache__").mkdir()
     (source / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"\0")
     assert digest() == first
