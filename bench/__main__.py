@@ -34,9 +34,9 @@ from bench.aws import (
     use_fake_credentials,
 )
 from bench.corpus import BASELINE
-from bench.package import build_ours
+from bench.package import build_ours, host_asset, unpacked
 from bench.report import render
-from bench.tools import C7N_VENV, CUSTODIAN, TOOLS, c7n_task_dir, tool_environment
+from bench.tools import C7N_LAMBDAS, C7N_VENV, CUSTODIAN, TOOLS, c7n_task_dir, tool_environment
 
 BENCH = ROOT / "bench"
 C7N_REQUIREMENTS = BENCH / "requirements-c7n.txt"
@@ -61,6 +61,18 @@ COLD_C7N = (
     "a = time.perf_counter(); from c7n.resources import load_resources; "
     "load_resources(('aws.security-group',)); print(a - t, time.perf_counter() - t)"
 )
+
+# Each tool imported from the package it deploys, as Lambda runs it: the package unpacked and first on sys.path,
+# then the libraries the runtime (boto3, botocore) or, for c7n's archive of c7n alone, its venv provides. -I so that
+# no setting of this host counts, -B because Lambda's disk is read-only: nothing is compiled but what is shipped.
+DEPLOYED = (
+    "import sys, time; sys.path[:0] = sys.argv[1:]; t = time.perf_counter(); {body}; print(time.perf_counter() - t)"
+)
+DEPLOYED_OURS = DEPLOYED.format(body="import remediator.handler")
+DEPLOYED_C7N = DEPLOYED.format(
+    body="import custodian_policy; from c7n.resources import load_resources; load_resources(('aws.security-group',))"
+)
+LIBRARIES = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 
 
 @dataclass(frozen=True)
@@ -233,6 +245,35 @@ def cold_imports(runs: int, c7n_python: Path) -> dict[str, Any]:
         "dependencies_ours": OURS_DEPENDENCIES,
         "dependencies_ours_ms": dependencies_ours,
     }
+
+
+def byte_compile_ours() -> None:
+    """Our modules' byte code, as pip gave c7n's at install: a host with PYTHONDONTWRITEBYTECODE set (this one)
+    never writes it, and each cold start of ours would compile our source while c7n's loads its byte code."""
+    run([sys.executable, "-m", "compileall", "-q", ROOT / "remediator"])
+
+
+def deployed_imports(runs: int, c7n_python: Path) -> dict[str, Any]:
+    """Each handler imported from its unpacked deployment package, ours with and without its byte code."""
+    packages = WORK / "deployed"
+    places = {
+        "ours": host_asset(packages / "ours", byte_code=True),
+        "ours_source_only": host_asset(packages / "ours-source-only", byte_code=False),
+        "c7n": unpacked(C7N_LAMBDAS / "c7n" / "archive.zip", packages / "c7n"),
+    }
+    libraries = {
+        "ours": run([sys.executable, "-c", LIBRARIES]).stdout.strip(),
+        "c7n": run([c7n_python, "-c", LIBRARIES]).stdout.strip(),
+    }
+    times: dict[str, list[float]] = {kind: [] for kind in places}
+    for index in range(runs + 1):
+        for kind, place in places.items():
+            python, code = (c7n_python, DEPLOYED_C7N) if kind == "c7n" else (Path(sys.executable), DEPLOYED_OURS)
+            library = libraries["c7n" if kind == "c7n" else "ours"]
+            out = run([python, "-I", "-S", "-B", "-c", code, place, library], cwd=place, env=child_env()).stdout
+            if index:
+                times[kind].append(float(out) * 1e3)
+    return {f"{kind}_ms": values for kind, values in times.items()}
 
 
 def free_port() -> int:
@@ -440,8 +481,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     say("packages: c7n's own Lambda archive (c7n.mu) and ours")
     results["package"] = {"c7n": worker(c7n_python, "package", "c7n"), "ours": build_ours()}
+    byte_compile_ours()
     say(f"cold start: {plan.cold_rounds} rounds of {plan.cold_runs} fresh interpreters per tool")
     results["cold"] = cold_rounds(plan, c7n_python)
+    say(f"cold start from each deployment package: {plan.cold_runs} fresh interpreters per package")
+    results["deployed"] = deployed_imports(plan.cold_runs, c7n_python)
     say(f"Lambda-like processes on a moto server: {plan.lambda_runs} per tool, {plan.lambda_events} events each")
     results["lambda"] = lambda_runs(plan.lambda_runs, plan.lambda_events, c7n_python)
     say(f"warm: {plan.warm_rounds} rounds of {plan.warm_events} events per tool and scenario")

@@ -2,12 +2,15 @@
 
 Built by infra.bundling (what the CDK stack deploys) when it can run; else from .venv's installed distributions.
 Either way boto3 and botocore are left out, since the Lambda Python runtime provides them (c7n's own archive,
-c7n.mu, leaves them out too), and so are bytecode caches, as in c7n's archive.
+c7n.mu, leaves them out too). The asset holds byte code only when this host has the runtime's Python to compile it
+(infra.bundling.runtime_interpreter); the fallback never does, like c7n's archive.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import sys
 import tempfile
 import zipfile
 from importlib import metadata
@@ -54,12 +57,12 @@ def keep(path: str) -> bool:
 
 
 def zip_tree(source: Path, target: Path) -> tuple[int, int]:
-    """Zip a directory as a Lambda .zip (deflated); returns (files, unzipped bytes)."""
+    """Zip a directory, all of it, as a Lambda .zip (deflated); returns (files, unzipped bytes)."""
     files = unzipped = 0
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for path in sorted(source.rglob("*")):
             relative = path.relative_to(source).as_posix()
-            if path.is_file() and keep(relative):
+            if path.is_file():
                 z.write(path, relative)
                 files += 1
                 unzipped += path.stat().st_size
@@ -68,12 +71,13 @@ def zip_tree(source: Path, target: Path) -> tuple[int, int]:
 
 def build_with_infra(target: Path) -> dict[str, Any]:
     """The asset exactly as the CDK stack builds it (infra.bundling), for the stack's runtime and architecture."""
-    from infra.bundling import build_asset, python_version, wheel_platform  # noqa: PLC0415
+    from infra.bundling import build_asset, python_version, runtime_interpreter, wheel_platform  # noqa: PLC0415
     from infra.components.remediator_function import ARCHITECTURE, RUNTIME  # noqa: PLC0415
 
     platform, python = wheel_platform(ARCHITECTURE), python_version(RUNTIME)
+    compiler = runtime_interpreter(python)
     with tempfile.TemporaryDirectory() as work:
-        build_asset(Path(work), platform=platform, python=python)
+        build_asset(Path(work), platform=platform, python=python, compiler=compiler)
         files, unzipped = zip_tree(Path(work), target)
         dists = sorted(canonical(p.name.split("-")[0]) for p in Path(work).glob("*.dist-info"))
     return {
@@ -81,7 +85,11 @@ def build_with_infra(target: Path) -> dict[str, Any]:
         "unzipped_bytes": unzipped,
         "files": files,
         "distributions": dists,
-        "method": f"infra.bundling.build_asset, as the stack deploys it (python{python}, {platform} wheels)",
+        "method": (
+            f"infra.bundling.build_asset, as the stack deploys it (python{python}, {platform} wheels, "
+            + ("with byte code" if compiler else f"no byte code: no python{python} on this host")
+            + ")"
+        ),
     }
 
 
@@ -125,3 +133,34 @@ def build_from_venv(target: Path) -> dict[str, Any]:
         "files": files,
         "distributions": dists,
     }
+
+
+def host_asset(target: Path, *, byte_code: bool) -> Path:
+    """Our asset as infra builds it, for this host's Python and platform (so that it runs here), with or without
+    the byte code that infra compiles when the runtime's Python is on the build host."""
+    import platform as host  # noqa: PLC0415
+
+    from aws_cdk import aws_lambda as lambda_  # noqa: PLC0415
+
+    from infra.bundling import build_asset, wheel_platform  # noqa: PLC0415
+
+    architecture = lambda_.Architecture.ARM_64 if host.machine() == "aarch64" else lambda_.Architecture.X86_64
+    if target.exists():
+        shutil.rmtree(target)
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    build_asset(
+        target,
+        platform=wheel_platform(architecture),
+        python=python,
+        compiler=sys.executable if byte_code else None,
+    )
+    return target
+
+
+def unpacked(archive: Path, target: Path) -> Path:
+    """A Lambda .zip unpacked as Lambda unpacks it into /var/task."""
+    if target.exists():
+        shutil.rmtree(target)
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(target)
+    return target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report import cold_medians, floor_rows, order, sweep_goals
+from bench.report import cold_medians, deployed_rows, floor_rows, order, sweep_goals
 
 DESCRIBE, REVOKE, PUBLISH = "ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "sns:Publish"
 
@@ -111,3 +111,14 @@ def test_the_cold_start_floor_is_the_dependencies_import_against_c7ns_cold_start
     assert row[1:4] == ["320.0 ms", "640.0 ms", "0.50x"]
     assert row[-1] == "**no**"
     assert floor_rows({"ours_ms": [1.0]}, 640.0) == []
+
+
+def test_the_deployed_cold_start_rows_compare_each_package_and_ours_without_its_byte_code() -> None:
+    deployed = {"ours_ms": [440.0, 450.0, 460.0], "ours_source_only_ms": [770.0], "c7n_ms": [1000.0, 1100.0]}
+
+    packaged, source_only = deployed_rows(deployed)
+
+    assert "deployment package" in packaged[0]
+    assert packaged[1:4] == ["450.0 ms", "1050.0 ms", "0.43x"]
+    assert source_only[1:4] == ["770.0 ms", "1050.0 ms", "0.73x"]
+    assert deployed_rows(None) == []
