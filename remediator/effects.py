@@ -532,8 +532,8 @@ class Aws:
     ) -> str:
         """Send one notification; returns its message id.
 
-        With `per_protocol` ({"email": ..., "https": ...}) the message has one text per protocol (MessageStructure
-        json), `body` being the `default` that SNS requires and sends to every other protocol.
+        With `per_protocol` ({"https": ...}) the message has one text per protocol (MessageStructure json), `body`
+        being the `default` that SNS requires and sends to every other protocol.
         """
         attribute_values: dict[str, Any] = {
             key: {"DataType": "String", "StringValue": value} for key, value in attributes.items() if value

@@ -689,17 +689,16 @@ def rule_block(number: int, line: SweepLine, *, acting: bool, interfaces: tuple[
 
 
 def per_protocol(notification: Notification) -> dict[str, str]:
-    """The texts of the message by protocol, beside the `default` (the body): `email` the body, `https` the chat.
+    """The texts of the message by protocol beside the `default`, the body: `https` the chat notification.
 
-    The whole message stays within SNS's 256 KB: should the body twice not fit, the `email` entry is left out, and
-    e-mail gets the same text as the `default`.
+    SNS sends the `default` to every protocol without an entry of its own, e-mail included, so the body is in the
+    message once. The whole message stays within SNS's 256 KB: should it not fit with the chat, the chat is left
+    out and https subscribers get the body too.
     """
-    entries = {"email": notification.body}
-    if notification.chat is not None:
-        entries["https"] = json.dumps(notification.chat, ensure_ascii=False)
-    if message_bytes(notification, entries) > SNS_MESSAGE_LIMIT_BYTES:
-        del entries["email"]
-    return entries
+    if notification.chat is None:
+        return {}
+    entries = {"https": json.dumps(notification.chat, ensure_ascii=False)}
+    return entries if message_bytes(notification, entries) <= SNS_MESSAGE_LIMIT_BYTES else {}
 
 
 def message_bytes(notification: Notification, entries: Mapping[str, str]) -> int:

@@ -34,6 +34,7 @@ from remediator.model import Mode, Outcome
 from remediator.remediate import remediate
 from remediator.report import (
     SNS_MESSAGE_LIMIT_BYTES,
+    Notification,
     SweepLine,
     SweepReport,
     message_bytes,
@@ -469,8 +470,8 @@ def test_the_email_like_subscriber_gets_the_text_and_the_https_one_the_chat_noti
     assert params["MessageStructure"] == "json"
     assert params["Subject"] == f"[sg-remediator] closed 1 risky rule in {group_id} (web)"
     entries = json.loads(params["Message"])
-    assert set(entries) == {"default", "email", "https"}
-    assert entries["email"] == entries["default"]
+    # E-mail gets the `default`: the body is in the message once.
+    assert set(entries) == {"default", "https"}
     [text] = raw_messages(world, mail)
     assert text["body"] == entries["default"]
     assert text["body"].startswith(f"sg-remediator closed 1 risky rule in security group {group_id}.")
@@ -553,9 +554,17 @@ def test_the_whole_message_of_the_largest_sweep_fits_in_sns_256_kb() -> None:
     entries = per_protocol(notification)
 
     assert message_bytes(notification, entries) <= SNS_MESSAGE_LIMIT_BYTES
-    # The body twice would not fit: e-mail gets it as the default.
-    assert "email" not in entries
-    assert "https" in entries
+    assert set(entries) == {"https"}
+
+
+def test_a_message_that_would_not_fit_with_its_chat_goes_without_it() -> None:
+    chat = {"version": "1.0", "source": "custom", "content": {"description": "d" * 2000}}
+    fits = Notification(subject="s", body="b" * (SNS_MESSAGE_LIMIT_BYTES - 4000), attributes={}, chat=chat)
+    too_big = Notification(subject="s", body="b" * (SNS_MESSAGE_LIMIT_BYTES - 1000), attributes={}, chat=chat)
+
+    assert set(per_protocol(fits)) == {"https"}
+    assert per_protocol(too_big) == {}
+    assert per_protocol(Notification(subject="s", body="b", attributes={})) == {}
 
 
 # ---- Per-team routing --------------------------------------------------------------------------------------------
