@@ -146,6 +146,14 @@ def deployed_rows(deployed: Mapping[str, Any] | None) -> list[Row]:
     ]
 
 
+def deployed_noise(deployed: Mapping[str, Any] | None) -> list[Row]:
+    """The spread of the cold starts from the deployment packages, for the noise table."""
+    if not deployed:
+        return []
+    ours = f"{spread(deployed['ours_ms'])} (without its byte code: {spread(deployed['ours_source_only_ms'])})"
+    return [["cold start from the deployment package, min-max over runs", ours, spread(deployed["c7n_ms"])]]
+
+
 def cold_medians(cold: Mapping[str, Any]) -> tuple[float, float]:
     """The cold start of each tool: the median of its rounds' medians (or of every run, without rounds)."""
     rounds = cold.get("rounds")
@@ -931,6 +939,7 @@ def render(results: Mapping[str, Any]) -> str:
                     spread([r["cold_total_ms"] for r in results["lambda"]["ours"]]),
                     spread([r["cold_total_ms"] for r in results["lambda"]["c7n"]]),
                 ],
+                *deployed_noise(results.get("deployed")),
             ],
         ),
         "The machine is shared and noisy (see the load average above): compare ratios, not absolute times, and "

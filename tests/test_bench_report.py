@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report import cold_medians, deployed_rows, floor_rows, order, sweep_goals
+from bench.report import cold_medians, deployed_noise, deployed_rows, floor_rows, order, sweep_goals
 
 DESCRIBE, REVOKE, PUBLISH = "ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "sns:Publish"
 
@@ -122,3 +122,7 @@ def test_the_deployed_cold_start_rows_compare_each_package_and_ours_without_its_
     assert packaged[1:4] == ["450.0 ms", "1050.0 ms", "0.43x"]
     assert source_only[1:4] == ["770.0 ms", "1050.0 ms", "0.73x"]
     assert deployed_rows(None) == []
+    [noise] = deployed_noise(deployed)
+    assert "440.0-460.0 ms" in noise[1]
+    assert "without its byte code: 770.0-770.0 ms" in noise[1]
+    assert deployed_noise(None) == []
