@@ -256,21 +256,18 @@ def byte_compile_ours() -> None:
 def deployed_imports(runs: int, c7n_python: Path) -> dict[str, Any]:
     """Each handler imported from its unpacked deployment package, ours with and without its byte code."""
     packages = WORK / "deployed"
-    places = {
-        "ours": host_asset(packages / "ours", byte_code=True),
-        "ours_source_only": host_asset(packages / "ours-source-only", byte_code=False),
-        "c7n": unpacked(C7N_LAMBDAS / "c7n" / "archive.zip", packages / "c7n"),
+    # Each tool's interpreter, what it times, and where its libraries are.
+    ours = (Path(sys.executable), DEPLOYED_OURS, run([sys.executable, "-c", LIBRARIES]).stdout.strip())
+    c7n = (c7n_python, DEPLOYED_C7N, run([c7n_python, "-c", LIBRARIES]).stdout.strip())
+    packaged = {
+        "ours": (host_asset(packages / "ours", byte_code=True), *ours),
+        "ours_source_only": (host_asset(packages / "ours-source-only", byte_code=False), *ours),
+        "c7n": (unpacked(C7N_LAMBDAS / "c7n" / "archive.zip", packages / "c7n"), *c7n),
     }
-    libraries = {
-        "ours": run([sys.executable, "-c", LIBRARIES]).stdout.strip(),
-        "c7n": run([c7n_python, "-c", LIBRARIES]).stdout.strip(),
-    }
-    times: dict[str, list[float]] = {kind: [] for kind in places}
+    times: dict[str, list[float]] = {kind: [] for kind in packaged}
     for index in range(runs + 1):
-        for kind, place in places.items():
-            python, code = (c7n_python, DEPLOYED_C7N) if kind == "c7n" else (Path(sys.executable), DEPLOYED_OURS)
-            library = libraries["c7n" if kind == "c7n" else "ours"]
-            out = run([python, "-I", "-S", "-B", "-c", code, place, library], cwd=place, env=child_env()).stdout
+        for kind, (place, python, code, libraries) in packaged.items():
+            out = run([python, "-I", "-S", "-B", "-c", code, place, libraries], cwd=place, env=child_env()).stdout
             if index:
                 times[kind].append(float(out) * 1e3)
     return {f"{kind}_ms": values for kind, values in times.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import re
@@ -75,6 +76,8 @@ def python_version(runtime: lambda_.Runtime) -> str:
     return runtime.name.removeprefix("python")
 
 
+# Once a process: every synth of a stack asks, and each candidate found costs a subprocess.
+@functools.cache
 def runtime_interpreter(python: str) -> str | None:
     """An interpreter of the runtime's Python version on this host (PATH, then pyenv's versions), if one runs."""
     candidates = [shutil.which(f"python{python}")]
