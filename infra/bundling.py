@@ -41,8 +41,8 @@ RUNTIME_PROVIDED = frozenset({"boto3", "botocore"})
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 # Byte code made by the runtime's own Python version, checked by nothing but its version: Lambda's file system is
-# read-only, so without it every cold start compiles the modules it imports (pydantic's alone ~0.2 s on a 2-core
-# host), and an unchecked hash-based .pyc does not depend on the zip keeping file times. A .pyc of another Python
+# read-only, so without it every cold start compiles the modules it imports (`make bench` times the cold start
+# without it), and an unchecked hash-based .pyc does not depend on the zip keeping file times. A .pyc of another Python
 # version is not an error: the interpreter passes over it and compiles the source, as it would with none.
 COMPILE_BYTE_CODE = ("-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
+from dataclasses import asdict
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from remediator.permissions import PERMISSIONS
 from remediator.settings import (
     DEFAULT_ADVISORY_PREFIX,
     DEFAULT_CONTACT_TAG,
+    VARIABLE_FIELDS,
     SettingsError,
     Variables,
     settings_from,
@@ -316,7 +318,7 @@ class Settings(BaseModel):
             trusted_principals=",".join(self.trusted_principals),
             state_table=state_table,
         )
-        return {variable_name(field): value for field, value in values.model_dump().items()}
+        return {variable_name(field): value for field, value in asdict(values).items()}
 
     def enabled_settings(self) -> frozenset[str]:
         """The settings that turn AWS calls on (Permission.enabled_by) and are on: the role grants their calls."""
@@ -353,4 +355,4 @@ class Settings(BaseModel):
 
 
 # The context key of each variable the Lambda validates: the same name (topic_arn is the stack's own).
-_CONTEXT_KEY_OF = {variable_name(field): field for field in Variables.model_fields}
+_CONTEXT_KEY_OF = {variable_name(field): field for field in VARIABLE_FIELDS}

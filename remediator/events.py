@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import SchemaValidator, ValidationError, core_schema
 
 from remediator.event_names import MODIFY_RULES, SCHEDULED_DETAIL_TYPE
 from remediator.model import RuleEntry, Source, SourceKind
 from remediator.risk import normalize_protocol
 
-T = TypeVar("T")
+W = TypeVar("W")
 # json.loads reads the escape \ud800 as a lone surrogate, which no UTF-8 encoder (botocore, the log) accepts.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -29,65 +30,97 @@ def unwrap_items(value: object) -> object:
     return value
 
 
-class Wire(BaseModel):
-    """Base of the CloudTrail wire models: immutable, unknown keys ignored, numbers read as text."""
-
-    # Each model's validator is built on its first use, not at import: an event builds only the models it reads
-    # (an added rule never needs WireModifiedRule), and the cold start builds none.
-    model_config = ConfigDict(
-        frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True, defer_build=True
-    )
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def sendable_text(cls, value: object) -> object:
-        """Text as it can be sent on to AWS and the log: each lone surrogate replaced by U+FFFD."""
-        return LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+def sendable_text(value: str) -> str:
+    """Text as it can be sent on to AWS and the log: each lone surrogate replaced by U+FFFD."""
+    return LONE_SURROGATE.sub("\ufffd", value)
 
 
-class WireSource(Wire):
+# How each field of a wire item is read: pydantic's validators (pydantic-core, the engine of pydantic v2) in lax
+# mode, numbers read as text. Its schemas are used directly, not through BaseModel: importing pydantic's model
+# layer and building a model took more of the cold start than every module of the remediator together.
+TEXT = core_schema.no_info_after_validator_function(sendable_text, core_schema.str_schema(coerce_numbers_to_str=True))
+OPTIONAL_TEXT = core_schema.nullable_schema(TEXT)
+OPTIONAL_PORT = core_schema.nullable_schema(core_schema.int_schema())
+FLAG = core_schema.bool_schema()
+OPTIONAL_OBJECT = core_schema.nullable_schema(
+    core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())
+)
+
+
+def wire(*keys: str, schema: core_schema.CoreSchema, default: object = MISSING) -> Any:
+    """A field of a wire item: the keys CloudTrail gives it under (the first found is read) and how it is read."""
+    return field(default=default, metadata={"keys": keys, "schema": schema})
+
+
+# The validator of each wire item read so far.
+VALIDATORS: dict[type[Any], SchemaValidator] = {}
+
+
+def validator_of(cls: type[Any]) -> SchemaValidator:
+    """The validator of a wire item, built on its first use: an event builds only those it reads."""
+    if cls in VALIDATORS:
+        return VALIDATORS[cls]
+    fields = {
+        item.name: core_schema.typed_dict_field(
+            item.metadata["schema"],
+            required=item.default is MISSING,
+            validation_alias=[[key] for key in item.metadata["keys"]],
+        )
+        for item in dataclasses.fields(cls)
+    }
+    # Unknown keys are ignored: CloudTrail adds fields, and an item is read for the ones the remediator uses.
+    validator = SchemaValidator(core_schema.typed_dict_schema(fields, extra_behavior="ignore", cls_name=cls.__name__))
+    VALIDATORS[cls] = validator
+    return validator
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WireSource:
     """One source of a permission of the request: a CIDR, a prefix list or a group, by the key its list uses.
 
-    One model for the four lists (ipRanges, ipv6Ranges, prefixListIds, groups): each model costs the cold start.
+    One item for the four lists (ipRanges, ipv6Ranges, prefixListIds, groups).
     """
 
-    cidr_ip: str | None = Field(default=None, alias="cidrIp")
-    cidr_ipv6: str | None = Field(default=None, alias="cidrIpv6")
-    prefix_list_id: str | None = Field(default=None, alias="prefixListId")
-    group_id: str | None = Field(default=None, alias="groupId")
-    group_name: str | None = Field(default=None, alias="groupName")
-    description: str | None = None
+    cidr_ip: str | None = wire("cidrIp", schema=OPTIONAL_TEXT, default=None)
+    cidr_ipv6: str | None = wire("cidrIpv6", schema=OPTIONAL_TEXT, default=None)
+    prefix_list_id: str | None = wire("prefixListId", schema=OPTIONAL_TEXT, default=None)
+    group_id: str | None = wire("groupId", schema=OPTIONAL_TEXT, default=None)
+    group_name: str | None = wire("groupName", schema=OPTIONAL_TEXT, default=None)
+    description: str | None = wire("description", schema=OPTIONAL_TEXT, default=None)
 
 
-class WirePorts(Wire):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WirePorts:
     """The protocol and ports of one permission of the request."""
 
-    ip_protocol: str = Field(alias="ipProtocol")
-    from_port: int | None = Field(default=None, alias="fromPort")
-    to_port: int | None = Field(default=None, alias="toPort")
+    ip_protocol: str = wire("ipProtocol", schema=TEXT)
+    from_port: int | None = wire("fromPort", schema=OPTIONAL_PORT, default=None)
+    to_port: int | None = wire("toPort", schema=OPTIONAL_PORT, default=None)
 
 
-class WireModifiedRule(Wire):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WireModifiedRule:
     """One rule of a ModifySecurityGroupRules request: its id is what the call changed."""
 
-    rule_id: str = Field(validation_alias=AliasChoices("SecurityGroupRuleId", "securityGroupRuleId"))
+    rule_id: str = wire("SecurityGroupRuleId", "securityGroupRuleId", schema=TEXT)
 
 
-class WireRuleSetItem(Wire):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WireRuleSetItem:
     """One rule of `responseElements.securityGroupRuleSet`: AWS's own account of what the call added."""
 
-    rule_id: str = Field(alias="securityGroupRuleId")
-    group_id: str | None = Field(default=None, alias="groupId")
-    is_egress: bool = Field(default=False, alias="isEgress")
-    ip_protocol: str = Field(alias="ipProtocol")
-    from_port: int | None = Field(default=None, alias="fromPort")
-    to_port: int | None = Field(default=None, alias="toPort")
-    cidr_ipv4: str | None = Field(default=None, alias="cidrIpv4")
-    cidr_ipv6: str | None = Field(default=None, alias="cidrIpv6")
-    prefix_list_id: str | None = Field(default=None, alias="prefixListId")
-    # Only its groupId is read, so a plain object (no model of its own: each model costs the cold start).
-    referenced_group: dict[str, Any] | None = Field(default=None, alias="referencedGroupInfo")
-    description: str | None = None
+    rule_id: str = wire("securityGroupRuleId", schema=TEXT)
+    group_id: str | None = wire("groupId", schema=OPTIONAL_TEXT, default=None)
+    is_egress: bool = wire("isEgress", schema=FLAG, default=False)
+    ip_protocol: str = wire("ipProtocol", schema=TEXT)
+    from_port: int | None = wire("fromPort", schema=OPTIONAL_PORT, default=None)
+    to_port: int | None = wire("toPort", schema=OPTIONAL_PORT, default=None)
+    cidr_ipv4: str | None = wire("cidrIpv4", schema=OPTIONAL_TEXT, default=None)
+    cidr_ipv6: str | None = wire("cidrIpv6", schema=OPTIONAL_TEXT, default=None)
+    prefix_list_id: str | None = wire("prefixListId", schema=OPTIONAL_TEXT, default=None)
+    # Only its groupId is read, so a plain object.
+    referenced_group: dict[str, Any] | None = wire("referencedGroupInfo", schema=OPTIONAL_OBJECT, default=None)
+    description: str | None = wire("description", schema=OPTIONAL_TEXT, default=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,10 +191,10 @@ class Reader:
         """Note a part left out."""
         self.skipped.append(f"{where}: {why}; skipped")
 
-    def model(self, cls: type[W], data: object, where: str) -> W | None:
-        """One wire model read from `data`, or None (noted) when it cannot be."""
+    def item(self, cls: type[W], data: object, where: str) -> W | None:
+        """One wire item read from `data`, or None (noted) when it cannot be."""
         try:
-            return cls.model_validate(data)
+            return cls(**validator_of(cls).validate_python(data))
         except ValidationError as error:
             self.skip(where, first_error(error))
             return None
@@ -173,9 +206,6 @@ class Reader:
             return [(f"{where}[{index}]", item) for index, item in enumerate(value)]
         self.skip(where, f"a JSON {type(value).__name__} where a list was expected")
         return []
-
-
-W = TypeVar("W", bound=BaseModel)
 
 
 def text(value: object) -> str | None:
@@ -208,7 +238,7 @@ def rule_set_of(response: object, reader: Reader) -> list[WireRuleSetItem]:
         return []
     where = "responseElements.securityGroupRuleSet"
     found = (
-        reader.model(WireRuleSetItem, item, place)
+        reader.item(WireRuleSetItem, item, place)
         for place, item in reader.items(response["securityGroupRuleSet"], where)
     )
     return [item for item in found if item is not None]
@@ -260,7 +290,7 @@ def entries_of_permission(permission: object, where: str, reader: Reader) -> lis
     if not isinstance(permission, dict):
         reader.skip(where, f"a JSON {type(permission).__name__}, not a permission")
         return []
-    ports = reader.model(WirePorts, permission, where)
+    ports = reader.item(WirePorts, permission, where)
     if ports is None:
         return []
     entries: list[RuleEntry] = []
@@ -268,7 +298,7 @@ def entries_of_permission(permission: object, where: str, reader: Reader) -> lis
         if key not in permission:
             continue
         for place, item in reader.items(permission[key], f"{where}.{key}"):
-            source = reader.model(WireSource, item, place)
+            source = reader.item(WireSource, item, place)
             if source is None:
                 continue
             value = source_value(source, kind)
@@ -316,7 +346,7 @@ def modified_rule_ids(request: dict[str, Any], reader: Reader) -> tuple[str | No
     group_id = text(modify.get("GroupId", modify.get("groupId")))
     rules = modify.get("SecurityGroupRule", modify.get("securityGroupRule"))
     found = (
-        reader.model(WireModifiedRule, item, place) for place, item in reader.items(rules, f"{where}.SecurityGroupRule")
+        reader.item(WireModifiedRule, item, place) for place, item in reader.items(rules, f"{where}.SecurityGroupRule")
     )
     return group_id, tuple(rule.rule_id for rule in found if rule is not None)
 

@@ -57,8 +57,9 @@ class SourceKind(StrEnum):
 
 
 # The values below are frozen dataclasses: immutable, hashable, keyword-constructed, and cheap to define
-# and to make. The boundaries (the event, the settings) are pydantic models; these values are built from
-# them, already valid, so validating them again would only add to the Lambda's cold start.
+# and to make. The boundaries validate (the event's items with pydantic-core's validators, the settings with
+# their parsers); these values are built from them, already valid, so validating them again would only add to
+# the Lambda's cold start.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import os
 from collections.abc import Mapping
-
-from pydantic import BaseModel, ConfigDict, InstanceOf
+from dataclasses import dataclass
 
 from remediator.model import GroupPolicy, Mode, PortRange, Source
 from remediator.risk import OpenThresholds, cidr_is_open
@@ -23,18 +23,19 @@ class SettingsError(ValueError):
     """A REMEDIATOR_* variable has a value the remediator cannot use."""
 
 
-class Settings(BaseModel):
+# The variables are text, so what validates them is the parsers below, whose errors name the variable; the values
+# they make are typed (mypy checks them) and frozen. A pydantic model here would only check their types again (and
+# pydantic's model layer is kept off the event path: see remediator/events.py).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
     """Everything the remediator is configured with; the same for every event of a deployment."""
 
-    # The values inside are already checked by the parsers below: pydantic checks only their types.
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     default_mode: Mode
-    allowed_sources: tuple[InstanceOf[Source], ...]
-    risky_ports: tuple[InstanceOf[PortRange], ...]
+    allowed_sources: tuple[Source, ...]
+    risky_ports: tuple[PortRange, ...]
     topic_arn: str | None
     dry_run: bool
-    thresholds: InstanceOf[OpenThresholds]
+    thresholds: OpenThresholds
     sweep_mode: Mode
     # Where security teams look: findings in Security Hub, an EventBridge event per outcome, and the tag whose
     # value routes a notification to its team (the SNS message attribute `contact`).
@@ -60,13 +61,12 @@ FALSE_WORDS = {"false", "0", "no", "off", ""}
 PREFIX = "REMEDIATOR_"
 
 
-class Variables(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Variables:
     """The REMEDIATOR_* variables as text, one field per variable (its name without the prefix, lower case).
 
     The one list of the settings' names: the variables' names, the CDK context keys and the docs follow from it.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     default_mode: str = ""
     allowed_cidrs: str = ""
@@ -89,7 +89,9 @@ def variable_name(field: str) -> str:
     return PREFIX + field.upper()
 
 
-VARIABLE_NAMES = tuple(variable_name(field) for field in Variables.model_fields)
+# The fields of Variables: the settings' names.
+VARIABLE_FIELDS = tuple(field.name for field in dataclasses.fields(Variables))
+VARIABLE_NAMES = tuple(variable_name(field) for field in VARIABLE_FIELDS)
 
 
 def parse_mode(name: str, raw: str, default: Mode) -> Mode:
@@ -185,7 +187,13 @@ def settings_from(env: Mapping[str, str]) -> Settings:
     unknown = unknown_variable(env)
     if unknown is not None:
         raise SettingsError(unknown)
-    given = {field: env[variable_name(field)] for field in Variables.model_fields if variable_name(field) in env}
+    given = {field: env[variable_name(field)] for field in VARIABLE_FIELDS if variable_name(field) in env}
+    # An environment holds only text, but a mapping given here (a template's, say) may hold anything.
+    for field, value in given.items():
+        if not isinstance(value, str):
+            raise SettingsError(
+                f"{variable_name(field)}: a {type(value).__name__}, where its value as text was expected"
+            )
     raw = Variables(**given)
     name = variable_name
     thresholds = OpenThresholds(

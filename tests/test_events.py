@@ -11,7 +11,17 @@ from typing import Any
 
 import pytest
 
-from remediator.events import SecurityGroupCall, Unreadable, is_scheduled, read_call
+from remediator.events import (
+    Reader,
+    SecurityGroupCall,
+    Unreadable,
+    WireModifiedRule,
+    WirePorts,
+    WireRuleSetItem,
+    WireSource,
+    is_scheduled,
+    read_call,
+)
 
 EVENTS = Path(__file__).parent / "events"
 
@@ -304,3 +314,53 @@ def test_the_scheduled_sweep_event_is_told_apart() -> None:
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
     assert is_scheduled(scheduled)
     assert not is_scheduled(load("nuvibit-AuthorizeSecurityGroupIngress-console-tcp0-65535-world-ruleset.json"))
+
+
+@pytest.mark.parametrize(
+    ("cls", "data", "read_as"),
+    [
+        # Numbers are read as text where text is wanted, and text as a number where a port is.
+        (
+            WirePorts,
+            {"ipProtocol": 6, "fromPort": "22", "toPort": 22.0},
+            WirePorts(ip_protocol="6", from_port=22, to_port=22),
+        ),
+        # Keys the remediator does not read are passed over; a key it reads and that is absent takes its default.
+        (WireSource, {"cidrIp": "0.0.0.0/0", "tag": {"x": 1}}, WireSource(cidr_ip="0.0.0.0/0")),
+        # A lone surrogate (json.loads reads "\\ud800" as one) becomes U+FFFD, which AWS and the log accept.
+        (WireSource, {"description": "ssh \ud800"}, WireSource(description="ssh \ufffd")),
+        # ModifySecurityGroupRules spells the rule id both ways in real records.
+        (WireModifiedRule, {"securityGroupRuleId": "sgr-1"}, WireModifiedRule(rule_id="sgr-1")),
+        (WireModifiedRule, {"SecurityGroupRuleId": "sgr-2"}, WireModifiedRule(rule_id="sgr-2")),
+        (
+            WireRuleSetItem,
+            {"securityGroupRuleId": "sgr-3", "isEgress": "false", "ipProtocol": "-1", "referencedGroupInfo": None},
+            WireRuleSetItem(rule_id="sgr-3", is_egress=False, ip_protocol="-1"),
+        ),
+    ],
+)
+def test_a_wire_item_is_read_by_its_cloudtrail_keys_leniently(cls: type[Any], data: object, read_as: object) -> None:
+    reader = Reader()
+
+    assert reader.item(cls, data, "item") == read_as
+    assert reader.skipped == []
+
+
+@pytest.mark.parametrize(
+    ("cls", "data", "skipped"),
+    [
+        (WirePorts, {"fromPort": 22}, "item: ipProtocol: Field required; skipped"),
+        (WirePorts, {"ipProtocol": "tcp", "fromPort": "ssh"}, "item: fromPort: Input should be a valid integer"),
+        (WireSource, ["0.0.0.0/0"], "item: value: Input should be a valid dictionary; skipped"),
+        (WireModifiedRule, {}, "item: SecurityGroupRuleId: Field required; skipped"),
+        (WireRuleSetItem, {"securityGroupRuleId": "sgr-1", "ipProtocol": "tcp", "isEgress": "perhaps"}, "isEgress"),
+    ],
+)
+def test_a_wire_item_that_cannot_be_read_is_skipped_with_the_key_and_what_is_wrong(
+    cls: type[Any], data: object, skipped: str
+) -> None:
+    reader = Reader()
+
+    assert reader.item(cls, data, "item") is None
+    [note] = reader.skipped
+    assert note.startswith(skipped) if skipped.startswith("item: ") else f"item: {skipped}: " in note

@@ -49,8 +49,10 @@ def test_a_bad_setting_fails_the_invocation_with_the_variable_named(
     assert world.ingress(group_id) == {("tcp", 22, 22, "0.0.0.0/0")}
 
 
-def test_the_handler_imports_nothing_of_cdk_tests_or_the_cli() -> None:
-    unwanted = "aws_cdk constructs jsii moto pytest remediator.cli remediator.sweep remediator.inventory"
+def test_the_handler_imports_nothing_of_cdk_tests_the_cli_or_pydantics_model_layer() -> None:
+    # pydantic's model layer (`pydantic`, not its engine `pydantic_core`) would cost the cold start more than the
+    # remediator's own modules: the event path reads the event with pydantic-core's validators alone.
+    unwanted = "aws_cdk constructs jsii moto pytest pydantic remediator.cli remediator.sweep remediator.inventory"
     code = (
         "import sys, remediator.handler\n"
         f"unwanted = {unwanted.split()!r}\n"

@@ -61,7 +61,11 @@ def test_the_installed_package_holds_its_templates_and_only_runtime_dependencies
     )
     found = json.loads(finished.stdout)
     assert found["file"].startswith(str(installed)), "imported from the install, not the working tree"
-    assert sorted(re.split(r"[<>=!~ ;\[]", name)[0] for name in found["requires"]) == ["boto3", "pydantic"]
+    assert sorted(re.split(r"[<>=!~ ;\[]", name)[0] for name in found["requires"]) == [
+        "boto3",
+        "pydantic",
+        "pydantic-core",
+    ]
     assert "nuvibit-AuthorizeSecurityGroupIngress-console-tcp0-65535-world-ruleset.json" in found["templates"]
 
 

@@ -11,7 +11,7 @@ from remediator.effects import DECLARED_OPERATIONS
 from remediator.permissions import PERMISSIONS, ResourceKind, enabled_permissions
 from remediator.policy import ALLOWED_CIDRS_TAG, MODE_TAG
 from remediator.remediate import remediate
-from remediator.settings import Variables, settings_from
+from remediator.settings import VARIABLE_FIELDS, settings_from
 from remediator.sweep import sweep
 
 
@@ -40,7 +40,7 @@ def test_a_call_a_setting_turns_on_names_a_true_or_false_setting_of_the_function
     switches = {p.enabled_by for p in PERMISSIONS.values() if p.enabled_by is not None}
     assert switches == {"security_hub", "outcome_events"}
     for name in switches:
-        assert name in Variables.model_fields
+        assert name in VARIABLE_FIELDS
         assert isinstance(getattr(settings_from({}), name), bool)
     assert {op for op, p in PERMISSIONS.items() if p.enabled_by == "security_hub"} == {
         "BatchImportFindings",

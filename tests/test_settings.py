@@ -87,6 +87,12 @@ def test_a_bad_value_is_a_one_line_error_naming_the_variable(name: str, value: s
     assert "\n" not in text
 
 
+def test_a_value_that_is_not_text_is_an_error_naming_the_variable() -> None:
+    # An environment holds only text; a template's Variables may hold an object (a Ref) where text belongs.
+    with pytest.raises(SettingsError, match=r"^REMEDIATOR_TOPIC_ARN: a dict, where its value as text was expected$"):
+        settings_from({"REMEDIATOR_TOPIC_ARN": {"Ref": "Topic"}})  # type: ignore[dict-item]
+
+
 def test_the_process_settings_are_read_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMEDIATOR_DEFAULT_MODE", "notify")
     first = current_settings()

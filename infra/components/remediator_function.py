@@ -20,7 +20,7 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 HANDLER = "remediator.handler.handler"
 # The sweep pages through every group and rule of the region: with 10,000 groups, minutes rather than seconds.
 TIMEOUT = Duration.minutes(5)
-# CPU comes with memory: 512 MB keeps pydantic's cold start and a large sweep's parsing quick.
+# CPU comes with memory: 512 MB keeps the cold start and a large sweep's parsing quick.
 MEMORY_MB = 512
 RETRY_ATTEMPTS = 2
 # Bursts (a `terraform apply` or an attacker's script opening hundreds of rules in seconds), measured by

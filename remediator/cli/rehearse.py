@@ -7,7 +7,7 @@ import copy
 import itertools
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -322,7 +322,7 @@ class Rehearsal:
         """Rehearse one event: set up its group, run the handler's logic on it, and print what happened."""
         self.count += 1
         region = self.region(job.region)
-        settings = self.settings.model_copy(update={"topic_arn": region.topic_arn})
+        settings = replace(self.settings, topic_arn=region.topic_arn)
         if not_ours(job.call) is not None:
             outcome = attempt(job, settings, region.aws)
             if isinstance(outcome, Failed):

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -367,7 +367,7 @@ class Clients:
 def settings_for(dry_run: bool) -> Settings:
     """The REMEDIATOR_* settings of the environment, as the function has them; dry_run forced on by --dry-run."""
     settings = settings_from(os.environ)
-    return settings.model_copy(update={"dry_run": True}) if dry_run else settings
+    return replace(settings, dry_run=True) if dry_run else settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import csv
 import io
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--advisory is not supported with --org yet: scan each account with --advisory")
     settings = current_settings()
     if args.default_mode:
-        settings = settings.model_copy(update={"default_mode": Mode(args.default_mode)})
+        settings = replace(settings, default_mode=Mode(args.default_mode))
     try:
         session = boto3.session.Session(profile_name=args.profile)
     except ProfileNotFound as error:
