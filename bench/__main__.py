@@ -362,15 +362,17 @@ def sweep_runs(plan: Plan, c7n_python: Path) -> dict[str, Any]:
         return {"available": False, "reason": error}
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {"indexed": {}, "plain": {}}
     for number in range(plan.sweep_rounds):
-        for tool in ("ours", "c7n") if number % 2 == 0 else ("c7n", "ours"):
-            python = interpreter(tool, c7n_python)
-            for kind, sizes, extra in (
-                ("indexed", plan.sweep_sizes, []),
-                ("plain", plan.plain_sweep_sizes, ["--plain"]),
-            ):
-                listed = ",".join(str(size) for size in sizes)
-                one = worker(python, "sweep", tool, "--sizes", listed, *extra)
-                runs[kind].setdefault(tool, []).append(one)
+        order = ("ours", "c7n") if number % 2 == 0 else ("c7n", "ours")
+        for kind, sizes, extra in (("indexed", plan.sweep_sizes, []), ("plain", plan.plain_sweep_sizes, ["--plain"])):
+            passes: dict[str, list[dict[str, Any]]] = {tool: [] for tool in order}
+            # Size by size, the tools one right after the other: this shared machine's speed drifts over minutes
+            # (it changed twofold between two runs of make bench), and a tool's figure should not be the drift's.
+            for size in sizes:
+                for tool in order:
+                    one = worker(interpreter(tool, c7n_python), "sweep", tool, "--sizes", str(size), *extra)
+                    passes[tool] += one["sizes"]
+            for tool, entries in passes.items():
+                runs[kind].setdefault(tool, []).append({"tool": tool, "sizes": entries})
     return {
         "available": True,
         "rounds": plan.sweep_rounds,
