@@ -211,7 +211,7 @@ class Reader:
 def text(value: object) -> str | None:
     """A field that is not needed to decide: its text, or None (shown as unknown) when it is not text."""
     if isinstance(value, str):
-        return LONE_SURROGATE.sub("\ufffd", value)
+        return sendable_text(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None

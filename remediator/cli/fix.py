@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import boto3
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, ask: Ask = input) -> int:
     """Scan, print the plan, confirm, act, and print each change with its restore command."""
     settings = current_settings()
     if args.mode:
-        settings = dataclasses.replace(settings, default_mode=Mode(args.mode))
+        settings = replace(settings, default_mode=Mode(args.mode))
     try:
         session = boto3.session.Session(profile_name=args.profile)
     except ProfileNotFound as error:
