@@ -396,6 +396,9 @@ def merged_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                 "own_ms": statistics.median(owns),
                 "ms_range": [min(walls), max(walls)],
                 "own_ms_range": [min(owns), max(owns)],
+                # Each round's figures in round order, so that the report can pair each with the peer's of that round.
+                "round_ms": walls,
+                "round_own_ms": owns,
                 "left_open": max(entry["left_open"] for entry in entries),
                 "error": next((entry["error"] for entry in entries if entry["error"]), None),
                 "rounds": len(entries),

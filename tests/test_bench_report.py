@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report import cold_medians, deployed_noise, deployed_rows, floor_rows, order, sweep_goals
+from bench.report import cold_medians, deployed_noise, deployed_rows, floor_rows, order, paired_ratio, sweep_goals
 
 DESCRIBE, REVOKE, PUBLISH = "ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "sns:Publish"
 
@@ -131,3 +131,22 @@ def test_the_deployed_cold_start_rows_compare_each_package_and_ours_without_its_
     assert "440.0-460.0 ms" in noise[1]
     assert "without its byte code: 770.0-770.0 ms" in noise[1]
     assert deployed_noise(None) == []
+
+
+def test_the_sweep_ratio_pairs_each_round_with_the_peers_pass_of_the_same_round() -> None:
+    # The host slows down in round 2 for both tools: each round's ratio is under 1, the medians' ratio is not.
+    results = sweep_results(ours_10k_ms=8500)
+    mine, peers = results["sweep"]["ours"]["sizes"][0], results["sweep"]["c7n"]["sizes"][0]
+    mine.update(ms=1500.0, round_ms=[950.0, 1500.0, 1600.0])
+    peers.update(ms=1200.0, round_ms=[1000.0, 1600.0, 1200.0])
+
+    assert paired_ratio(mine, peers, "ms") == (0.95, 0.9375, 1600.0 / 1200.0)
+    rows, missed = sweep_goals(results)
+    wall = next(row for row in rows if row[0] == "Sweep wall time, 1,000 groups, with the lookup index")
+    assert wall[3:] == ["0.95x (0.94-1.33); of the medians 1.25x", "≤ 1.0x", "yes"]
+    assert not [m for m in missed if "wall time, 1,000 groups, with" in m]
+
+
+def test_a_paired_ratio_without_figures_per_round_is_the_ratio_of_the_medians() -> None:
+    assert paired_ratio({"ms": 1100.0}, {"ms": 1000.0}, "ms") == (1.1, 1.1, 1.1)
+    assert paired_ratio({"ms": 1.0, "round_ms": [1.0, 2.0]}, {"ms": 1.0, "round_ms": [1.0]}, "ms")[0] == 1.0
