@@ -394,9 +394,7 @@ def merged_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                 "ms": statistics.median(walls),
                 "api_ms": statistics.median(entry["api_ms"] for entry in entries),
                 "own_ms": statistics.median(owns),
-                "ms_range": [min(walls), max(walls)],
-                "own_ms_range": [min(owns), max(owns)],
-                # Each round's figures in round order, so that the report can pair each with the peer's of that round.
+                # Each round's figures in round order: their range, and each paired with the peer's of that round.
                 "round_ms": walls,
                 "round_own_ms": owns,
                 "left_open": max(entry["left_open"] for entry in entries),

@@ -319,17 +319,15 @@ def precision(results: Mapping[str, Any]) -> tuple[list[str], dict[str, tuple[in
 # ---- sweep -----------------------------------------------------------------------------------------------
 
 
-# The keys of sweep_ms's figures, in its order.
-SWEEP_FIGURES = ("ms", "own_ms")
-
-
 def sweep_ms(entry: Mapping[str, Any]) -> tuple[float, float]:
     """The sweep's wall time and its own time (outside AWS calls), in ms: the rounds' medians, if in rounds."""
     total = entry.get("ms", math.nan)
     return total, entry.get("own_ms", total - entry.get("api_ms", math.nan))
 
 
-def paired_ratio(ours: Mapping[str, Any], theirs: Mapping[str, Any], key: str) -> tuple[float, float, float]:
+def paired_ratio(
+    ours: Mapping[str, Any], theirs: Mapping[str, Any], key: str, *, of_medians: float
+) -> tuple[float, float, float]:
     """The median of the rounds' own ratios (ours / theirs of the same round), with their lowest and highest.
 
     The tools' passes of one round run back to back, so each round's ratio cancels the host's drift between rounds,
@@ -337,9 +335,7 @@ def paired_ratio(ours: Mapping[str, Any], theirs: Mapping[str, Any], key: str) -
     """
     mine, peers = ours.get(f"round_{key}"), theirs.get(f"round_{key}")
     if not mine or not peers or len(mine) != len(peers):
-        which = SWEEP_FIGURES.index(key)
-        value = ratio(sweep_ms(ours)[which], sweep_ms(theirs)[which])
-        return value, value, value
+        return of_medians, of_medians, of_medians
     ratios = [ratio(a, b) for a, b in zip(mine, peers, strict=True)]
     return statistics.median(ratios), min(ratios), max(ratios)
 
@@ -351,11 +347,11 @@ def paired_times(paired: tuple[float, float, float]) -> str:
 
 
 def with_range(value: float, entry: Mapping[str, Any], key: str) -> str:
-    """A time, with the lowest and highest of its rounds when there were several."""
-    low_high = entry.get(key)
-    if not low_high or entry.get("rounds", 1) < 2:
+    """A time, with the lowest and highest of its rounds (`round_<key>`) when there were several."""
+    rounds = entry.get(f"round_{key}")
+    if not rounds or len(rounds) < 2:
         return ms(value)
-    return f"{ms(value)} ({low_high[0]:.0f}-{low_high[1]:.0f})"
+    return f"{ms(value)} ({min(rounds):.0f}-{max(rounds):.0f})"
 
 
 def operations(entry: Mapping[str, Any]) -> str:
@@ -379,12 +375,12 @@ def sweep_table(ours_sizes: Sequence[Mapping[str, Any]], theirs_sizes: Sequence[
         rows.append(
             [
                 f"{ours['groups']:,} ({ours['risky_groups']:,} with tcp/22 open)",
-                with_range(ours_ms, ours, "ms_range"),
-                with_range(theirs_ms, theirs, "ms_range"),
-                paired_times(paired_ratio(ours, theirs, "ms")),
-                with_range(ours_own, ours, "own_ms_range"),
-                with_range(theirs_own, theirs, "own_ms_range"),
-                paired_times(paired_ratio(ours, theirs, "own_ms")),
+                with_range(ours_ms, ours, "ms"),
+                with_range(theirs_ms, theirs, "ms"),
+                paired_times(paired_ratio(ours, theirs, "ms", of_medians=ratio(ours_ms, theirs_ms))),
+                with_range(ours_own, ours, "own_ms"),
+                with_range(theirs_own, theirs, "own_ms"),
+                paired_times(paired_ratio(ours, theirs, "own_ms", of_medians=ratio(ours_own, theirs_own))),
                 operations(ours),
                 operations(theirs),
                 left(ours),
@@ -442,8 +438,8 @@ def sweep_goals(results: Mapping[str, Any]) -> tuple[list[Row], list[str]]:
                 (f"Sweep wall time, {size}, {label}", "ms", ours_ms, theirs_ms),
                 (f"Sweep's own time, {size}, {label}", "own_ms", ours_own, theirs_own),
             ):
-                paired = paired_ratio(ours, theirs, key)
                 of_medians = ratio(mine, peers)
+                paired = paired_ratio(ours, theirs, key, of_medians=of_medians)
                 value = paired_times(paired)
                 if paired[0] != of_medians:
                     value += f"; of the medians {times(of_medians)}"

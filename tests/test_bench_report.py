@@ -140,7 +140,7 @@ def test_the_sweep_ratio_pairs_each_round_with_the_peers_pass_of_the_same_round(
     mine.update(ms=1500.0, round_ms=[950.0, 1500.0, 1600.0])
     peers.update(ms=1200.0, round_ms=[1000.0, 1600.0, 1200.0])
 
-    assert paired_ratio(mine, peers, "ms") == (0.95, 0.9375, 1600.0 / 1200.0)
+    assert paired_ratio(mine, peers, "ms", of_medians=1.25) == (0.95, 0.9375, 1600.0 / 1200.0)
     rows, missed = sweep_goals(results)
     wall = next(row for row in rows if row[0] == "Sweep wall time, 1,000 groups, with the lookup index")
     assert wall[3:] == ["0.95x (0.94-1.33); of the medians 1.25x", "≤ 1.0x", "yes"]
@@ -148,5 +148,8 @@ def test_the_sweep_ratio_pairs_each_round_with_the_peers_pass_of_the_same_round(
 
 
 def test_a_paired_ratio_without_figures_per_round_is_the_ratio_of_the_medians() -> None:
-    assert paired_ratio({"ms": 1100.0}, {"ms": 1000.0}, "ms") == (1.1, 1.1, 1.1)
-    assert paired_ratio({"ms": 1.0, "round_ms": [1.0, 2.0]}, {"ms": 1.0, "round_ms": [1.0]}, "ms")[0] == 1.0
+    assert paired_ratio({"ms": 1100.0}, {"ms": 1000.0}, "ms", of_medians=1.1) == (1.1, 1.1, 1.1)
+    assert (
+        paired_ratio({"ms": 1.0, "round_ms": [1.0, 2.0]}, {"ms": 1.0, "round_ms": [1.0]}, "ms", of_medians=1.0)[0]
+        == 1.0
+    )
